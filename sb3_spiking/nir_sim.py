@@ -1,0 +1,103 @@
+"""
+A small discrete-time simulator of feed-forward NIR graphs, to check exported spiking networks by value.
+
+It runs the graph for ``T`` steps of length ``dt`` on an input held constant, with forward Euler on NIR's
+continuous-time equations: ``IF`` and ``I``: ``dv/dt = r x``; ``LIF`` and ``LI``: ``tau dv/dt = v_leak - v + r x``;
+``IF`` / ``LIF`` fire when ``v >= v_threshold`` (as SpikingJelly does; NIR writes ``>``) and then reset to
+``v_reset``. Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
+"""
+
+from typing import Any, Optional
+
+import nir
+import numpy as np
+import torch as th
+
+
+def _order(graph: nir.NIRGraph) -> list[str]:
+    incoming = {name: [src for src, dst in graph.edges if dst == name] for name in graph.nodes}
+    order: list[str] = []
+    while len(order) < len(graph.nodes):
+        ready = [n for n in graph.nodes if n not in order and all(src in order for src in incoming[n])]
+        if not ready:
+            raise ValueError("run_nir simulates feed-forward graphs only (this graph has a cycle)")
+        order += ready
+    return order
+
+
+def _step(node: nir.NIRNode, x: th.Tensor, v: Optional[th.Tensor], dt: float) -> tuple[th.Tensor, Optional[th.Tensor]]:
+    """One time step of a node: (output, new state)."""
+
+    def param(value: Any) -> th.Tensor:
+        return th.as_tensor(np.asarray(value, dtype=np.float64)).to(x)
+
+    if isinstance(node, (nir.Input, nir.Output)):
+        return x, None
+    if isinstance(node, nir.Affine):
+        return x @ param(node.weight).T + param(node.bias), None
+    if isinstance(node, nir.Linear):
+        return x @ param(node.weight).T, None
+    if isinstance(node, nir.Conv2d):
+        bias = None if node.bias is None else param(node.bias)
+        return th.nn.functional.conv2d(
+            x, param(node.weight), bias, node.stride, node.padding, node.dilation, node.groups
+        ), None
+    if isinstance(node, nir.Flatten):
+        return x.flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1), None
+    v = th.zeros_like(x) if v is None else v
+    if isinstance(node, (nir.IF, nir.I)):  # dv/dt = r x
+        v = v + x * th.as_tensor(np.asarray(node.r, dtype=np.float64) * dt).to(x)
+    elif isinstance(node, (nir.LIF, nir.LI)):  # tau dv/dt = v_leak - v + r x
+        tau_steps = th.as_tensor(np.asarray(node.tau, dtype=np.float64) / dt).to(x)
+        v = v + (param(node.v_leak) - v + param(node.r) * x) / tau_steps
+    else:
+        raise ValueError(f"run_nir does not simulate {type(node).__name__} nodes")
+    if isinstance(node, (nir.IF, nir.LIF)):
+        spikes = (v >= param(node.v_threshold)).to(x)
+        v = th.where(spikes.bool(), param(node.v_reset).expand_as(v), v)
+        return spikes, v
+    return v, v
+
+
+def run_nir(graph: nir.NIRGraph, x: th.Tensor, T: Optional[int] = None, dt: Optional[float] = None) -> th.Tensor:
+    """
+    Simulate a feed-forward NIR graph in discrete time (forward Euler, step ``dt``) on a constant input.
+
+    :param graph: A NIR graph (e.g. from :func:`to_nir`, or ``nir.read`` of its file)
+    :param x: Input held over time, ``[B, *input_shape]``
+    :param T: Number of steps (default: ``graph.metadata["T"]``)
+    :param dt: Time step in seconds (default: ``graph.metadata["dt"]``)
+    :return: The output at every step, ``[T, B, *output_shape]``
+    """
+    T = int(graph.metadata["T"] if T is None else T)
+    dt = float(graph.metadata["dt"] if dt is None else dt)
+    order = _order(graph)
+    state: dict[str, Optional[th.Tensor]] = {}
+    outputs = []
+    for _ in range(T):
+        values: dict[str, th.Tensor] = {}
+        for name in order:
+            sources = [values[src] for src, dst in graph.edges if dst == name]
+            inp = x if not sources else sum(sources[1:], sources[0])
+            values[name], state[name] = _step(graph.nodes[name], inp, state.get(name), dt)
+        outputs.append(values["output"])
+    return th.stack(outputs)
+
+
+def nir_readout(graph: nir.NIRGraph, x: th.Tensor) -> th.Tensor:
+    """
+    Simulate a graph from :func:`to_nir` and read out its output as the policy does (``metadata["readout"]``).
+
+    :param graph: The graph
+    :param x: Preprocessed observations ``[B, *input_shape]``
+    :return: Q-values, quantiles, logits or means, ``[B, out]``
+    """
+    trace = run_nir(graph, x)
+    readout = str(graph.metadata.get("readout", "last"))
+    if readout == "last":
+        return trace[-1]
+    if readout == "max":
+        return trace.max(dim=0).values
+    if readout == "max-abs":
+        return trace.gather(0, trace.abs().argmax(dim=0, keepdim=True)).squeeze(0)
+    raise ValueError(f"Unknown readout {readout!r}: valid choices are 'last', 'max', 'max-abs'")
