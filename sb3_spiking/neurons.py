@@ -15,6 +15,8 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_surrogate
 from torch import nn
 
+from sb3_spiking.fused import fused_multi_step, fused_supported
+
 SURROGATES: dict[str, Callable[[], sj_surrogate.SurrogateFunctionBase]] = {
     "atan": sj_surrogate.ATan,
     "sigmoid": sj_surrogate.Sigmoid,
@@ -33,6 +35,9 @@ class _RestingStartMixin:
     """
 
     def forward(self, x_seq: th.Tensor) -> th.Tensor:
+        if fused_supported(self, x_seq):  # type: ignore[arg-type]
+            # The same update in one call, without touching the layer's state (see sb3_spiking.fused)
+            return fused_multi_step(self, x_seq)  # type: ignore[arg-type]
         try:
             return super().forward(x_seq)  # type: ignore[misc]
         finally:

@@ -1,0 +1,138 @@
+"""
+A plain step-by-step simulation of the spiking networks, the yardstick that the fast path is tested against.
+
+It shares no code with the fast path: for each time step ``t`` it runs every layer, the first (encoder) one
+included, on the single-step tensor ``[B, ...]``, keeps each neuron layer's membrane potential explicitly, and
+writes the neuron and readout equations out in full. It is slow (a Python loop over steps and layers) and only
+meant for tests and for reading.
+
+- IF: ``h = v + x``; LIF: ``h = v + (x - v) / tau``; PLIF: ``h = v + (x - v) * sigmoid(w)``;
+  spike ``s = H(h - v_threshold)`` with the layer's surrogate gradient; hard reset ``v = h * (1 - s)``
+  (``s`` detached from the graph when ``detach_reset``).
+- Non-spiking readout: ``u = u + (y - u) / tau`` from ``u = 0`` with ``y`` the linear layer's output at step ``t``,
+  then the decoder's statistic over the ``T`` values of ``u``; ``fr-mlp`` applies the linear layer to the
+  mean of the input spikes instead.
+"""
+
+from typing import Optional, Union
+
+import torch as th
+from spikingjelly.activation_based import neuron as sj_neuron
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from torch import nn
+
+from sb3_spiking.neurons import NonSpikingReadout
+from sb3_spiking.torch_layers import RepeatOverTime, SpikingNatureCNN
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    """The layers of a network in the order they run."""
+    if isinstance(module, SpikingNatureCNN):
+        return [module.encoder, *_leaves(module.cnn), *_leaves(module.linear)]
+    if isinstance(module, FlattenExtractor):
+        return [module.flatten]
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def neuron_step(node: sj_neuron.BaseNode, x: th.Tensor, v: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+    """
+    One step of a hidden spiking neuron layer (hard reset to 0).
+
+    :param node: The IF / LIF / PLIF layer whose parameters are used
+    :param x: Input current at this step ``[B, ...]``
+    :param v: Membrane potential after the previous step (``None``: at rest)
+    :return: spikes, new membrane potential
+    """
+    if v is None:
+        v = th.zeros_like(x)
+    if isinstance(node, sj_neuron.ParametricLIFNode):
+        h = v + (x - v) * node.w.sigmoid()
+    elif isinstance(node, sj_neuron.LIFNode):
+        h = v + (x - v) / node.tau
+    elif isinstance(node, sj_neuron.IFNode):
+        h = v + x
+    else:
+        raise TypeError(f"No reference equation for {type(node).__name__}")
+    spike = node.surrogate_function(h - node.v_threshold)
+    kept = 1.0 - (spike.detach() if node.detach_reset else spike)
+    return spike, h * kept
+
+
+def _decode(decoder: str, u: th.Tensor) -> th.Tensor:
+    if decoder == "last-mem":
+        return u[-1]
+    if decoder == "max-mem":
+        return u.max(dim=0).values
+    if decoder == "mean-mem":
+        return u.mean(dim=0)
+    if decoder == "max-abs-mem":
+        # The value of largest magnitude at each output, sign kept (the first step on ties)
+        best = u[0]
+        for u_t in u[1:]:
+            best = th.where(u_t.abs() > best.abs(), u_t, best)
+        return best
+    raise ValueError(f"Unknown decoder {decoder!r}")
+
+
+def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T: int) -> th.Tensor:
+    """
+    Simulate a spiking network step by step on a static input.
+
+    :param layers: The network (a module, or its layers in order): linear / convolution / flatten layers,
+        ``RepeatOverTime``, SpikingJelly IF / LIF / PLIF layers, and at most one final ``NonSpikingReadout``
+    :param x: Static input ``[B, ...]`` (already preprocessed)
+    :param T: Number of time steps
+    :return: The readout's decoded output ``[B, out]``, or the spike trains ``[T, B, F]`` of the last layer
+        when the network has no readout
+    """
+    leaves = [leaf for module in ([layers] if isinstance(layers, nn.Module) else layers) for leaf in _leaves(module)]
+    potentials: dict[int, Optional[th.Tensor]] = {}
+    readout_in: list[th.Tensor] = []
+    outputs: list[th.Tensor] = []
+    readout: Optional[NonSpikingReadout] = None
+    for _ in range(T):
+        h = x
+        for index, layer in enumerate(leaves):
+            if isinstance(layer, RepeatOverTime):
+                continue
+            if isinstance(layer, sj_neuron.BaseNode):
+                h, potentials[index] = neuron_step(layer, h, potentials.get(index))
+            elif isinstance(layer, NonSpikingReadout):
+                readout = layer
+                readout_in.append(h)
+            elif isinstance(layer, nn.Conv2d):
+                h = nn.functional.conv2d(
+                    h, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups
+                )
+            elif isinstance(layer, nn.Linear):
+                h = nn.functional.linear(h, layer.weight, layer.bias)
+            elif isinstance(layer, nn.Flatten):
+                h = h.flatten(1)
+            else:
+                raise TypeError(f"No reference step for {type(layer).__name__}")
+        outputs.append(h)
+    if readout is None:
+        return th.stack(outputs)
+    if readout.decoder == "fr-mlp":
+        return readout.linear(th.stack(readout_in).mean(dim=0))
+    u = th.zeros(())
+    trace = []
+    for spikes in readout_in:
+        u = u + (readout.linear(spikes) - u) / readout.tau
+        trace.append(u)
+    return _decode(readout.decoder, th.stack(trace))
+
+
+def reference_q_values(q_net: nn.Module, obs: th.Tensor) -> th.Tensor:
+    """
+    The Q-values of a spiking Q-network (``policy.q_net``), simulated step by step.
+
+    :param q_net: A ``SpikingQNetwork``
+    :param obs: Observations ``[B, *obs_shape]``
+    """
+    features = preprocess_obs(obs, q_net.observation_space, normalize_images=q_net.normalize_images)
+    features = features.to(next(q_net.parameters()).dtype)
+    return reference_forward([q_net.features_extractor, q_net.q_net], features, q_net.spiking.T)  # type: ignore

@@ -1,0 +1,139 @@
+"""
+The fast path (first layer once, time folded into the batch, the fused neuron update) computes what a plain
+step-by-step simulation computes: same outputs, same gradients.
+"""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from spikingjelly.activation_based.neuron import BaseNode
+
+from sb3_spiking.fused import fused_multi_step, fused_supported
+from sb3_spiking.neurons import DECODERS, NEURONS, SURROGATES, SpikingConfig
+from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
+from sb3_spiking.reference import reference_forward, reference_q_values
+from sb3_spiking.torch_layers import spiking_head
+
+
+def sj_multi_step(node, x_seq):
+    """SpikingJelly's own multi-step update of the layer (the class our neurons derive from), from rest."""
+    sj_class = next(c for c in type(node).__mro__[1:] if c.__module__.startswith("spikingjelly"))
+    try:
+        return sj_class.forward(node, x_seq)
+    finally:
+        node.reset()
+
+
+def q_policy(policy_class, observation_space, gain, **spiking):
+    """A float64 Q-policy (no spike flips on rounding, so outputs compare tightly), weights scaled to fire."""
+    policy = policy_class(observation_space, spaces.Discrete(3), lambda _: 1e-3, **spiking).double()
+    with th.no_grad():
+        for name, param in policy.named_parameters():
+            if name.endswith("weight"):
+                param.mul_(gain)
+    return policy
+
+
+def assert_every_layer_fires(q_net, features):
+    rates = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: rates.append(out.mean().item()))
+        for m in q_net.modules()
+        if isinstance(m, BaseNode)
+    ]
+    q_net.q_net(q_net.features_extractor(features))
+    for hook in hooks:
+        hook.remove()
+    assert all(0.0 < rate < 1.0 for rate in rates), f"firing rates {rates}: the comparison would be vacuous"
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("detach_reset", [True, False])
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_fused_neuron_matches_spikingjelly(neuron, surrogate, detach_reset, static):
+    node = SpikingConfig(T=6, neuron=neuron, tau=3.0, surrogate=surrogate, detach_reset=detach_reset).make_neuron().double()
+    x0 = (th.randn(*([3, 7] if static else [6, 3, 7]), dtype=th.float64) * 1.5 + 0.6).requires_grad_(True)
+    x_seq = x0.expand(6, 3, 7)  # static: a constant current, a view with stride 0 over time
+    assert fused_supported(node, x_seq)
+    grad_out = th.randn(6, 3, 7, dtype=th.float64)
+    results = []
+    for run in (fused_multi_step, sj_multi_step):
+        spikes = run(node, x_seq)
+        (spikes * grad_out).sum().backward()
+        results.append((spikes.detach(), x0.grad.clone(), None if neuron != "plif" else node.w.grad.clone()))
+        x0.grad = None
+        node.zero_grad()
+    (fused, fused_grad, fused_w), (sj, sj_grad, sj_w) = results
+    assert 0 < fused.sum() < fused.numel(), "the input should make some neurons fire and some not"
+    assert th.equal(fused, sj)
+    th.testing.assert_close(fused_grad, sj_grad, rtol=1e-9, atol=1e-12)
+    if neuron == "plif":
+        th.testing.assert_close(fused_w, sj_w, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_neuron_float32_and_state():
+    node = SpikingConfig(T=8).make_neuron()
+    x_seq = th.randn(8, 16, 32) + 0.5
+    fused = node(x_seq)
+    assert th.allclose(fused, sj_multi_step(node, x_seq))
+    assert fused.dtype == th.float32 and isinstance(node.v, float), "the fused update leaves no state behind"
+    with th.inference_mode():
+        assert th.equal(node(x_seq), fused)
+
+
+def test_unsupported_configurations_use_spikingjelly():
+    node = SpikingConfig(T=4).make_neuron()
+    assert not fused_supported(node, th.zeros(4, 2, 3, dtype=th.float16))
+    node.store_v_seq = True
+    assert not fused_supported(node, th.zeros(4, 2, 3))
+    out = node(th.ones(4, 2, 3) * 0.8)
+    assert out.shape == (4, 2, 3) and node.v_seq is None, "the fallback path still resets the layer"
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("T", [1, 4, 8])
+def test_cnn_q_network_matches_step_by_step(T, decoder):
+    observation_space = spaces.Box(0, 255, (2, 40, 40), np.uint8)  # channel-first, as SB3 hands images to policies
+    policy = q_policy(SpikingCnnDQNPolicy, observation_space, gain=8.0, T=T, decoder=decoder, neuron="lif")
+    obs = th.as_tensor(np.stack([observation_space.sample() for _ in range(6)]))
+    q_net = policy.q_net
+    features = (obs.float() / 255.0).double()  # what reference_q_values feeds its float64 network
+    assert_every_layer_fires(q_net, features)
+    fast = q_net.q_net(q_net.features_extractor(features))  # q_net(obs) in float64
+    reference = reference_q_values(q_net, obs)
+    th.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-10)
+    # and the gradients of every parameter
+    fast.pow(2).sum().backward()
+    fast_grads = [p.grad.clone() for p in policy.q_net.parameters()]
+    policy.q_net.zero_grad()
+    reference.pow(2).sum().backward()
+    for fast_grad, param in zip(fast_grads, policy.q_net.parameters()):
+        th.testing.assert_close(fast_grad, param.grad, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("T", [1, 4, 8])
+def test_mlp_q_network_matches_step_by_step(T, decoder, neuron):
+    observation_space = spaces.Box(-3, 3, (4,), np.float32)
+    policy = q_policy(SpikingDQNPolicy, observation_space, gain=3.0, T=T, decoder=decoder, neuron=neuron, detach_reset=False)
+    obs = th.as_tensor(np.stack([observation_space.sample() for _ in range(16)])).double()
+    assert_every_layer_fires(policy.q_net, obs)
+    fast = policy.q_net.q_net(policy.q_net.features_extractor(obs))  # q_net(obs) in float64
+    reference = reference_q_values(policy.q_net, obs)
+    th.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-10)
+    fast.sum().backward()
+    fast_grads = [p.grad.clone() for p in policy.q_net.parameters()]
+    policy.q_net.zero_grad()
+    reference.sum().backward()
+    for fast_grad, param in zip(fast_grads, policy.q_net.parameters()):
+        th.testing.assert_close(fast_grad, param.grad, rtol=1e-7, atol=1e-10)
+
+
+def test_spiking_head_on_a_spike_train():
+    spiking = SpikingConfig(T=5, decoder="max-abs-mem")
+    head = spiking_head(12, 3, [16], spiking).double()
+    x = th.rand(4, 12, dtype=th.float64) * 3
+    th.testing.assert_close(head(x), reference_forward(head, x, spiking.T), rtol=1e-9, atol=1e-10)
