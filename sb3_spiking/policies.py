@@ -17,9 +17,11 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
+from sb3_spiking.initialization import spiking_init_
 from sb3_spiking.neurons import NonSpikingReadout, SpikingConfig
 from sb3_spiking.torch_layers import (
     SpikingCombinedExtractor,
+    SpikingFeaturesExtractor,
     SpikingMlpExtractor,
     SpikingNatureCNN,
     spiking_extractor_kwargs,
@@ -161,8 +163,10 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
     """
     Spiking actor-critic: spiking hidden layers for the policy and the value function, and non-spiking readouts
     for the action distribution's parameters (logits, Gaussian means; the log-std stays a free parameter as in
-    SB3) and for the value. ``ortho_init`` keeps SB3's meaning and default (True): the spiking layers have no
-    initialisation of their own that it would overwrite, and they fire under either initialisation.
+    SB3) and for the value. ``ortho_init`` keeps SB3's default (True) and applies to the readouts (gain 0.01
+    for the action layer, 1 for the value layer); the layers that drive spiking neurons always keep their
+    threshold-aware initialisation (:func:`~sb3_spiking.initialization.spiking_init_`): SB3's orthogonal one,
+    made for ReLU/Tanh units, would leave them silent.
     """
 
     default_decoder = "last-mem"
@@ -178,6 +182,13 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]
+        if self.ortho_init:
+            # SB3 just re-initialised every layer orthogonally for ReLU/Tanh units, which would leave the spiking
+            # layers silent: give the layers that drive spiking neurons their own initialisation back
+            for module in {self.features_extractor, self.pi_features_extractor, self.vf_features_extractor}:
+                if isinstance(module, SpikingFeaturesExtractor):
+                    spiking_init_(module, self.spiking.v_threshold)
+            spiking_init_(self.mlp_extractor, self.spiking.v_threshold)
         # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
         # The wrapped layers are the same objects, so the optimizer already holds their parameters.
         self.action_net = self._readout(self.action_net)

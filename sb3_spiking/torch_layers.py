@@ -17,6 +17,7 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_ima
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from sb3_spiking.initialization import spiking_init_
 from sb3_spiking.neurons import NonSpikingReadout, SpikingConfig, time_major
 
 
@@ -62,7 +63,7 @@ def spiking_mlp(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> 
         last_dim = size
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
-    return nn.Sequential(*modules)
+    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
 
 
 class SpikingFeaturesExtractor(BaseFeaturesExtractor):
@@ -143,6 +144,7 @@ class SpikingNatureCNN(SpikingFeaturesExtractor):
             sample = th.as_tensor(observation_space.sample()[None]).float()
             n_flatten = self.cnn(self.encoder(sample)).shape[-1]
         self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), self.spiking.make_neuron())
+        spiking_init_(self, self.spiking.v_threshold)
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
         return self.linear(self.cnn(self.encoder(observations)))

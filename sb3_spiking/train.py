@@ -1,0 +1,179 @@
+"""
+Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
+
+    python -m sb3_spiking.train                      # spiking PPO, 100k steps
+    python -m sb3_spiking.train --algo dqn --ann     # the stock ANN policy, same settings
+
+The settings are rl-zoo3's tuned CartPole-v1 hyperparameters; only the policy changes.
+"""
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
+
+import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
+
+ENV_ID = "CartPole-v1"
+SOLVED = 475.0
+
+
+def cartpole_settings(algo: str) -> dict[str, Any]:
+    """rl-zoo3's tuned CartPole-v1 hyperparameters for ``algo`` (``"dqn"`` or ``"ppo"``), as keyword arguments."""
+    if algo == "dqn":
+        return dict(
+            learning_rate=2.3e-3,
+            batch_size=64,
+            buffer_size=100_000,
+            learning_starts=1000,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=256,
+            gradient_steps=128,
+            exploration_fraction=0.16,
+            exploration_final_eps=0.04,
+            policy_kwargs=dict(net_arch=[256, 256]),
+        )
+    if algo == "ppo":
+        return dict(
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            ent_coef=0.0,
+            learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+            clip_range=LinearSchedule(0.2, 0.0, 1.0),
+        )
+    raise ValueError(f"Unknown algo {algo!r}: valid choices are 'dqn', 'ppo'")
+
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
+N_ENVS = {"dqn": 1, "ppo": 8}
+
+
+class EvalUntilSolved(BaseCallback):
+    """
+    Every ``eval_freq`` steps, evaluate the deterministic policy; remember the first step at which the mean
+    return reached ``threshold`` and stop training there.
+
+    :param eval_env: Environment to evaluate on
+    :param eval_freq: Evaluate every this many environment steps
+    :param n_eval_episodes: Episodes per evaluation
+    :param threshold: Mean return that counts as solved
+    :param verbose: 1 to print each evaluation
+    """
+
+    def __init__(
+        self, eval_env, eval_freq: int = 5000, n_eval_episodes: int = 10, threshold: float = SOLVED, verbose: int = 0
+    ):
+        super().__init__(verbose)
+        self.eval_env = eval_env
+        self.eval_freq = eval_freq
+        self.n_eval_episodes = n_eval_episodes
+        self.threshold = threshold
+        self.solved_at: Optional[int] = None
+        self.history: list[tuple[int, float]] = []
+        self._next_eval = eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps < self._next_eval:
+            return True
+        self._next_eval += self.eval_freq
+        mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes)
+        self.history.append((self.num_timesteps, float(mean_return)))
+        self.logger.record("eval/mean_reward", mean_return)
+        if self.verbose:
+            print(f"  step {self.num_timesteps:>7d}  eval mean return {mean_return:7.1f}", flush=True)
+        if mean_return >= self.threshold:
+            self.solved_at = self.num_timesteps
+            return False
+        return True
+
+
+@dataclass
+class Result:
+    """What one training run gives: the step at which it solved the task (or None), final mean return and std."""
+
+    solved_at: Optional[int]
+    mean_return: float
+    std_return: float
+    seconds: float
+    history: list[tuple[int, float]]
+
+
+def train(
+    algo: str = "ppo",
+    spiking: bool = True,
+    total_timesteps: int = 100_000,
+    seed: int = 0,
+    eval_freq: int = 5000,
+    n_eval_episodes: int = 10,
+    spiking_kwargs: Optional[dict[str, Any]] = None,
+    verbose: int = 0,
+) -> Result:
+    """
+    Train on CartPole-v1, stopping as soon as an evaluation reaches a mean return of 475, then evaluate on 20 episodes.
+
+    :param algo: ``"dqn"`` or ``"ppo"``
+    :param spiking: Spiking policy (``SpikingMlpPolicy``) or SB3's ``MlpPolicy``
+    :param total_timesteps: Environment step budget
+    :param seed: Random seed
+    :param eval_freq: Evaluate every this many steps
+    :param n_eval_episodes: Episodes per intermediate evaluation
+    :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) added to ``policy_kwargs``
+    :param verbose: 1 to print each evaluation
+    """
+    settings = cartpole_settings(algo)
+    policy_kwargs = settings.pop("policy_kwargs", {})
+    if spiking:
+        policy_kwargs.update(spiking_kwargs or {})
+    env = make_vec_env(ENV_ID, n_envs=N_ENVS[algo], seed=seed)
+    eval_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000)
+    model = ALGOS[algo](
+        "SpikingMlpPolicy" if spiking else "MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, **settings
+    )
+    callback = EvalUntilSolved(eval_env, eval_freq=eval_freq, n_eval_episodes=n_eval_episodes, verbose=verbose)
+    start = time.perf_counter()
+    model.learn(total_timesteps, callback=callback)
+    seconds = time.perf_counter() - start
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, return_episode_rewards=True)
+    return Result(callback.solved_at, float(np.mean(returns)), float(np.std(returns)), seconds, callback.history)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="SB3 algorithm")
+    parser.add_argument("--ann", action="store_true", help="train SB3's stock MlpPolicy instead of the spiking one")
+    parser.add_argument("--steps", type=int, default=100_000, help="environment step budget")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--T", type=int, default=8, help="simulation time steps per observation")
+    parser.add_argument("--neuron", default="lif", help="hidden neuron: if, lif, plif")
+    parser.add_argument("--decoder", default=None, help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
+    args = parser.parse_args(argv)
+
+    spiking_kwargs: dict[str, Any] = dict(T=args.T, neuron=args.neuron)
+    if args.decoder is not None:
+        spiking_kwargs["decoder"] = args.decoder
+    policy = "MlpPolicy" if args.ann else "SpikingMlpPolicy"
+    print(
+        f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})", flush=True
+    )
+    result = train(args.algo, not args.ann, args.steps, args.seed, spiking_kwargs=spiking_kwargs, verbose=1)
+    solved = f"reached {SOLVED:.0f} at step {result.solved_at}" if result.solved_at else f"did not reach {SOLVED:.0f}"
+    print(
+        f"{policy}: {solved}; final mean return {result.mean_return:.1f} +- {result.std_return:.1f} "
+        f"over 20 episodes; {result.seconds:.0f} s of training"
+    )
+
+
+if __name__ == "__main__":
+    main()

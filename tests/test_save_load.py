@@ -1,0 +1,79 @@
+"""A saved spiking model loads in plain SB3 / sb3-contrib code, in a new process, with the same outputs and knobs."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch as th
+from envs_for_tests import ENVS
+from sb3_contrib import QRDQN
+from stable_baselines3 import DQN, PPO
+
+import sb3_spiking  # noqa: F401  (the training side uses the plugin; the loading side below does not import it)
+
+KNOBS = dict(
+    T=5, neuron="plif", tau=3.0, surrogate="sigmoid", v_threshold=0.8, detach_reset=False, decoder="mean-mem", decoder_tau=1.5
+)
+
+CASES = {
+    "dqn-mlp": (DQN, "stable_baselines3", "SpikingMlpPolicy", "discrete", dict(buffer_size=200, learning_starts=20)),
+    "dqn-cnn": (DQN, "stable_baselines3", "SpikingCnnPolicy", "image-discrete", dict(buffer_size=200, learning_starts=20)),
+    "ppo-box": (PPO, "stable_baselines3", "SpikingMlpPolicy", "box", dict(n_steps=32, batch_size=32)),
+    "qrdqn": (QRDQN, "sb3_contrib", "SpikingMlpPolicy", "discrete", dict(buffer_size=200, learning_starts=20)),
+}
+
+LOAD = """
+import json, sys
+import numpy as np
+import torch as th
+from {module} import {algo}
+
+model = {algo}.load(sys.argv[1])
+obs = np.load(sys.argv[2])
+actions, _ = model.predict(obs, deterministic=True)
+params = model.policy._get_constructor_parameters()
+with th.no_grad():
+    obs_tensor = model.policy.obs_to_tensor(obs)[0]
+    if hasattr(model, "quantile_net"):
+        outputs = model.quantile_net(obs_tensor)
+    elif hasattr(model, "q_net"):
+        outputs = model.q_net(obs_tensor)
+    else:
+        outputs = model.policy.get_distribution(obs_tensor).distribution.mean
+print(json.dumps(dict(actions=actions.tolist(), outputs=outputs.flatten().tolist(), knobs={{k: params[k] for k in {knobs}}})))
+"""
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_load_in_a_new_process_with_only_sb3(case, tmp_path):
+    algo, module, policy, env_name, kwargs = CASES[case]
+    model = algo(policy, ENVS[env_name](), policy_kwargs=dict(KNOBS), seed=0, **kwargs)
+    model.learn(64)
+    model.save(tmp_path / "model.zip")
+    obs = np.stack([model.observation_space.sample() for _ in range(6)])
+    np.save(tmp_path / "obs.npy", obs)
+    expected_actions, _ = model.predict(obs, deterministic=True)
+
+    script = textwrap.dedent(LOAD.format(module=module, algo=algo.__name__, knobs=list(KNOBS)))
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "model.zip"), str(tmp_path / "obs.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "sb3_spiking" not in script
+    assert loaded["knobs"] == KNOBS
+    np.testing.assert_array_equal(np.array(loaded["actions"]), expected_actions)
+    with th.no_grad():
+        obs_tensor = model.policy.obs_to_tensor(obs)[0]
+        if hasattr(model, "quantile_net"):
+            outputs = model.quantile_net(obs_tensor)
+        elif hasattr(model, "q_net"):
+            outputs = model.q_net(obs_tensor)
+        else:
+            outputs = model.policy.get_distribution(obs_tensor).distribution.mean
+    np.testing.assert_allclose(np.array(loaded["outputs"]), outputs.flatten().numpy(), rtol=1e-5, atol=1e-6)
