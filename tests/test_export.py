@@ -84,11 +84,14 @@ def test_nir_round_trip_actor_critic_and_cnn():
     model = DQN(
         "SpikingCnnPolicy", env, buffer_size=10, policy_kwargs=dict(T=3, features_extractor_kwargs=dict(features_dim=16))
     )
-    x = preprocessed(model, observations(model, n=4))
+    amplify(model.policy.q_net)
+    obs = observations(model, n=4)
+    x = preprocessed(model, obs)  # the graph's input: images scaled to [0, 1]
     graph = to_nir(model.policy)
     assert {"Conv2d", "Flatten"} <= {type(node).__name__ for node in graph.nodes.values()}
     with th.no_grad():
-        expected = model.policy.q_net(x)
+        expected = model.policy.q_net(model.policy.obs_to_tensor(obs)[0])  # the Q-network scales them itself
+    assert len(th.unique(expected[:, 0])) == 4  # the observations are told apart: the network spikes
     np.testing.assert_allclose(nir_readout(graph, x).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
