@@ -10,6 +10,12 @@ SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, Maskab
     model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=8, decoder="max-mem"))
 """
 
+import logging
+
+# SpikingJelly registers Triton kernels at import; on a machine without Triton (any CPU-only install) torch logs
+# a warning for each, which says nothing about this package's CPU path
+logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
+
 from sb3_spiking.contrib_policies import (
     SpikingCnnQRDQNPolicy,
     SpikingMaskableActorCriticCnnPolicy,
