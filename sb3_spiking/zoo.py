@@ -1,0 +1,207 @@
+"""
+rl-zoo3 glue: tune the spiking knobs with the zoo's own ``-optimize``.
+
+rl-zoo3 samples a trial's hyperparameters with ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER[algo]``, and a
+sampled ``policy_kwargs`` replaces the one of the yml file. :func:`install` wraps those samplers so that, when the
+experiment's policy is a spiking one, a trial also samples ``T``, ``tau``, ``decoder`` and ``neuron``
+(:data:`SEARCH_SPACE`) and MERGES everything into the yml's ``policy_kwargs``: yml < zoo-sampled < spiking-sampled.
+Parameters that a spiking policy does not take (``activation_fn``) are fixed rather than sampled. For any other
+policy the zoo behaves exactly as without this module.
+
+The wrappers are installed when rl-zoo3 is imported with the plugin's autoload on (the default), or by
+importing this module (``--gym-packages sb3_spiking.zoo``). Narrow the search space from a module of your own
+passed with ``--gym-packages``::
+
+    import sb3_spiking.zoo as zoo
+
+    zoo.SEARCH_SPACE = zoo.SpikingSearchSpace(T=(8, 16), neurons=("lif",))
+"""
+
+import contextlib
+import functools
+import io
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Optional
+
+import optuna
+
+from sb3_spiking.policies import SpikingPolicyMixin
+from sb3_spiking.tune import SPIKING_PARAMS, SpikingSearchSpace, sample_spiking_params
+
+# Parameters of the zoo's samplers that spiking policies do not take: fixed to this value, not sampled
+FIXED_PARAMS = {"activation_fn": "tanh"}
+
+_WRAPPED = "__sb3_spiking_wrapped__"
+
+
+SEARCH_SPACE = SpikingSearchSpace()
+
+
+def is_spiking_policy(policy: Any, algo_class: Optional[type] = None) -> bool:
+    """
+    Whether a policy (a class, or a name in the algorithm's ``policy_aliases``) is a spiking one.
+
+    :param policy: Policy class or name
+    :param algo_class: The algorithm that resolves a name
+    """
+    if isinstance(policy, str):
+        aliases = getattr(algo_class, "policy_aliases", {})
+        policy = aliases.get(policy)
+    return isinstance(policy, type) and issubclass(policy, SpikingPolicyMixin)
+
+
+class _SpikingTrial:
+    """The trial that the zoo's samplers see for a spiking policy: :data:`FIXED_PARAMS` are fixed, not sampled."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self._trial = trial
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        if name in FIXED_PARAMS:
+            return FIXED_PARAMS[name]
+        return self._trial.suggest_categorical(name, choices)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+
+# The experiment of the running trial: whether its policy spikes and the yml's policy_kwargs
+_EXPERIMENT: ContextVar[Optional[dict[str, Any]]] = ContextVar("sb3_spiking_zoo_experiment", default=None)
+
+
+@contextlib.contextmanager
+def experiment(spiking: bool, policy_kwargs: Optional[dict[str, Any]] = None) -> Iterator[None]:
+    """
+    What the wrapped samplers know of the running experiment (set by ``ExperimentManager.objective``).
+
+    :param spiking: Whether the experiment's policy is a spiking one
+    :param policy_kwargs: The experiment's (yml) policy kwargs, kept in every trial
+    """
+    token = _EXPERIMENT.set({"spiking": spiking, "policy_kwargs": dict(policy_kwargs or {})})
+    try:
+        yield
+    finally:
+        _EXPERIMENT.reset(token)
+
+
+def _merge(base: Optional[dict[str, Any]], sampled: Optional[dict[str, Any]], knobs: dict[str, Any]) -> dict[str, Any]:
+    merged = {**(base or {}), **(sampled or {}), **knobs}
+    for name in FIXED_PARAMS:
+        merged.pop(name, None)
+    return merged
+
+
+def spiking_sampler(sampler: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """
+    Wrap one of rl-zoo3's samplers: for a spiking policy, also sample the spiking knobs and merge the policy
+    kwargs (yml < sampled by the zoo < spiking knobs). Outside a spiking experiment it is the sampler itself.
+
+    :param sampler: ``sample_<algo>_params(trial, n_actions, n_envs, additional_args)``
+    """
+    if getattr(sampler, _WRAPPED, False):
+        return sampler
+
+    @functools.wraps(sampler)
+    def sample(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+        current = _EXPERIMENT.get()
+        if current is None or not current["spiking"]:
+            return sampler(trial, n_actions, n_envs, additional_args)
+        params = sampler(_SpikingTrial(trial), n_actions, n_envs, additional_args)
+        knobs = sample_spiking_params(trial, SEARCH_SPACE)
+        params["policy_kwargs"] = _merge(current["policy_kwargs"], params.get("policy_kwargs"), knobs)
+        return params
+
+    setattr(sample, _WRAPPED, True)
+    return sample
+
+
+def spiking_converter(converter: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """
+    Wrap one of rl-zoo3's converters (trial parameters -> hyperparameters, used by ``--trial-id``) so that the
+    spiking knobs of a trial go into ``policy_kwargs``.
+
+    :param converter: ``convert_<kind>_params(sampled_params)``
+    """
+    if getattr(converter, _WRAPPED, False):
+        return converter
+
+    @functools.wraps(converter)
+    def convert(sampled_params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(sampled_params)
+        knobs = {name: params.pop(name) for name in SPIKING_PARAMS if name in params}
+        if not knobs:
+            return converter(sampled_params)
+        hyperparams = converter({**FIXED_PARAMS, **params})
+        hyperparams["policy_kwargs"] = _merge(None, hyperparams.get("policy_kwargs"), knobs)
+        return hyperparams
+
+    setattr(convert, _WRAPPED, True)
+    return convert
+
+
+def _wrap_objective(objective: Callable) -> Callable:
+    if getattr(objective, _WRAPPED, False):
+        return objective
+
+    @functools.wraps(objective)
+    def wrapped(self: Any, trial: optuna.Trial) -> float:
+        from rl_zoo3.utils import ALGOS
+
+        hyperparams = self._hyperparams
+        spiking = is_spiking_policy(hyperparams.get("policy"), ALGOS.get(self.algo))
+        with experiment(spiking, hyperparams.get("policy_kwargs")):
+            return objective(self, trial)
+
+    setattr(wrapped, _WRAPPED, True)
+    return wrapped
+
+
+def _yml_policy_kwargs(manager: Any) -> dict[str, Any]:
+    """The ``policy_kwargs`` of an experiment's yml entry, evaluated as rl-zoo3 does."""
+    from rl_zoo3 import exp_manager
+
+    saved = manager.trial_id, manager.custom_hyperparams
+    manager.trial_id, manager.custom_hyperparams = None, None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            hyperparams, _ = manager.read_hyperparameters()
+    finally:
+        manager.trial_id, manager.custom_hyperparams = saved
+    policy_kwargs = hyperparams.get("policy_kwargs") or {}
+    return eval(policy_kwargs, vars(exp_manager)) if isinstance(policy_kwargs, str) else dict(policy_kwargs)
+
+
+def _wrap_load_trial(load_trial: Callable) -> Callable:
+    if getattr(load_trial, _WRAPPED, False):
+        return load_trial
+
+    @functools.wraps(load_trial)
+    def wrapped(self: Any, storage: str, study_name: str, trial_id: Optional[int] = None, convert: bool = True) -> dict:
+        params = load_trial(self, storage, study_name, trial_id, convert)
+        policy_kwargs = params.get("policy_kwargs")
+        if convert and isinstance(policy_kwargs, dict) and any(name in policy_kwargs for name in SPIKING_PARAMS):
+            params["policy_kwargs"] = _merge(_yml_policy_kwargs(self), policy_kwargs, {})
+        return params
+
+    setattr(wrapped, _WRAPPED, True)
+    return wrapped
+
+
+def install() -> None:
+    """
+    Make rl-zoo3's ``-optimize`` and ``--trial-id`` aware of spiking policies (idempotent): wraps every entry
+    of ``HYPERPARAMS_SAMPLER`` and ``HYPERPARAMS_CONVERTER``, and ``ExperimentManager.objective`` /
+    ``load_trial`` so that the samplers know the experiment's policy and yml ``policy_kwargs``.
+    """
+    from rl_zoo3 import hyperparams_opt
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    for algo, sampler in list(hyperparams_opt.HYPERPARAMS_SAMPLER.items()):
+        hyperparams_opt.HYPERPARAMS_SAMPLER[algo] = spiking_sampler(sampler)
+    for algo, converter in list(hyperparams_opt.HYPERPARAMS_CONVERTER.items()):
+        hyperparams_opt.HYPERPARAMS_CONVERTER[algo] = spiking_converter(converter)
+    ExperimentManager.objective = _wrap_objective(ExperimentManager.objective)
+    ExperimentManager.load_trial = _wrap_load_trial(ExperimentManager.load_trial)
+
+
+install()
