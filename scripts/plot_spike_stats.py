@@ -139,15 +139,15 @@ def plot(logdir: str, path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     axes[0].plot(steps, log["rollout/ep_rew_mean"], color="black")
     axes[0].set_title("episode return")
-    for ax, kind, title in ((axes[1], "rate", "firing rate (spikes / neuron / step)"), (axes[2], "silent", "silent neurons")):
+    for ax, kind, name in ((axes[1], "rate", "firing rate (spikes / neuron / step)"), (axes[2], "silent", "silent neurons")):
         for column in sorted(c for c in log.columns if c.startswith(f"spikes/{kind}/")):
             data = log[["time/total_timesteps", column]].dropna()
             label = column.split("/", 2)[2]
             ax.plot(data["time/total_timesteps"], data[column], marker=".", label=label)
-        ax.set_title(title)
+        ax.set_title(name)
         ax.legend(fontsize=8)
     energy = log[["time/total_timesteps", "energy/sop", "energy/ratio_vs_ann"]].dropna()
-    axes[3].plot(energy["time/total_timesteps"], energy["energy/sop"], marker=".", color="tab:green")
+    axes[3].plot(energy["time/total_timesteps"], energy["energy/sop"], marker="o", color="tab:green", linewidth=3)
     axes[3].set_ylabel("SOP / observation (action network)", color="tab:green")
     twin = axes[3].twinx()
     twin.plot(energy["time/total_timesteps"], energy["energy/ratio_vs_ann"], marker=".", color="tab:red")
