@@ -1,0 +1,119 @@
+"""The autoload: installing the package makes SB3 know the spiking policy names, at no cost at start-up."""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import sb3_spiking_autoload
+
+ROOT = Path(__file__).resolve().parents[1]
+PTH = Path(sysconfig.get_paths()["purelib"]) / "sb3_spiking_autoload.pth"
+
+
+def python(code: str, autoload: str = "1", *flags: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SB3_SPIKING_AUTOLOAD=autoload, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def setup_pth_line() -> str:
+    """The ``.pth`` line that setup.py ships."""
+    namespace: dict = {}
+    source = (ROOT / "setup.py").read_text()
+    exec(source.split("\nclass ")[0], namespace)  # the constants, not the setup() call
+    return namespace["PTH_LINE"]
+
+
+def test_installed_pth_is_one_cheap_line():
+    lines = PTH.read_text().splitlines()
+    assert lines == [setup_pth_line().rstrip("\n")]
+    assert lines[0].startswith("import ") and "torch" not in lines[0] and "stable_baselines3" not in lines[0]
+
+
+def test_startup_imports_only_the_hook():
+    heavy = ("torch", "numpy", "stable_baselines3", "sb3_spiking", "spikingjelly", "gymnasium")
+    code = f"import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})); print(sys.meta_path[0])"
+    result = python(code)
+    assert result.returncode == 0 and result.stderr == ""
+    loaded, first_finder = result.stdout.splitlines()
+    assert loaded == "[]"
+    assert "AutoloadFinder" in first_finder
+
+
+def test_sb3_knows_spiking_names_without_importing_the_plugin():
+    result = python(
+        "import stable_baselines3 as sb; m = sb.DQN('SpikingMlpPolicy', 'CartPole-v1'); print(type(m.policy).__name__)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "SpikingDQNPolicy"
+
+
+@pytest.mark.parametrize("switch", ["0", "off"])
+def test_switched_off_sb3_raises_its_own_error(switch):
+    result = python("import stable_baselines3 as sb; sb.DQN('SpikingMlpPolicy', 'CartPole-v1')", autoload=switch)
+    assert result.returncode != 0
+    assert "ValueError: Policy SpikingMlpPolicy unknown" in result.stderr
+    assert "sb3_spiking" not in result.stderr
+
+
+def test_install_after_sb3_import_registers_at_once():
+    code = (
+        "import os, stable_baselines3, sb3_contrib, sb3_spiking_autoload\n"
+        "assert 'SpikingMlpPolicy' not in sb3_contrib.QRDQN.policy_aliases\n"
+        "os.environ['SB3_SPIKING_AUTOLOAD'] = '1'\n"
+        "assert sb3_spiking_autoload.install()\n"
+        "print(sb3_contrib.QRDQN.policy_aliases['SpikingMlpPolicy'].__name__)"
+    )
+    result = python(code, autoload="0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "SpikingQRDQNPolicy"
+
+
+def test_missing_module_never_breaks_startup(tmp_path):
+    """A .pth left behind by a broken install: the interpreter starts silently, without the hook."""
+    (tmp_path / PTH.name).write_text(setup_pth_line())
+    code = f"import site, sys; site.addsitedir({str(tmp_path)!r}); print('sb3_spiking_autoload' in sys.modules)"
+    result = python(code, "1", "-I", "-S")  # isolated: the installed module is not on the path
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.strip() == "False"
+
+
+def test_enabled_reads_the_switch(monkeypatch):
+    for value, expected in (("1", True), ("0", False), ("false", False), ("OFF", False), ("yes", True)):
+        monkeypatch.setenv(sb3_spiking_autoload.ENV_VAR, value)
+        assert sb3_spiking_autoload.enabled() is expected
+    monkeypatch.delenv(sb3_spiking_autoload.ENV_VAR)
+    assert sb3_spiking_autoload.enabled()
+
+
+def test_regular_wheel_ships_the_pth_and_hook(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "sb3_spiking_autoload.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "sb3_spiking", source / "sb3_spiking", ignore=shutil.ignore_patterns("__pycache__"))
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        str(source),
+        "-w",
+        str(tmp_path),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("sb3_spiking-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert "sb3_spiking_autoload.pth" in names and "sb3_spiking_autoload.py" in names
+        assert archive.read("sb3_spiking_autoload.pth").decode() == setup_pth_line()
+        record = archive.read(next(name for name in names if name.endswith(".dist-info/RECORD"))).decode()
+    assert "sb3_spiking_autoload.pth," in record  # so that pip uninstall removes it
