@@ -206,7 +206,8 @@ class NonSpikingReadout(nn.Module):
         if self.decoder == "fr-mlp":
             return self.linear(x.mean(dim=0))
         current = self.linear(x)
-        v = th.einsum("ts,sbo->tbo", self.kernel, current)
+        # The integrator over time as one matrix product: [T', T] @ [T, B * out]
+        v = th.mm(self.kernel, current.reshape(current.shape[0], -1)).view(-1, *current.shape[1:])
         if self.decoder == "max-mem":
             return v.max(dim=0).values
         if self.decoder == "max-abs-mem":

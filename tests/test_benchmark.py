@@ -1,0 +1,42 @@
+"""The benchmark script runs end to end and reports every contender against the floor."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+
+def test_floor_arithmetic():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import benchmark
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    c1, rest = benchmark.layer_macs()
+    assert (round(c1 / 1e6, 2), round(rest / 1e6, 2)) == (3.28, 6.07)
+    assert [round(benchmark.floor(T)["train"], 2) for T in (4, 8, 16)] == [3.14, 5.98, 11.68]
+    wins = [benchmark.floor(T)["max_win_vs_expand"] for T in (4, 8, 16)]
+    assert all(abs(win - expected) < 0.01 for win, expected in zip(wins, [1.27, 1.34, 1.37])), wins
+    assert round(benchmark.floor(8)["act"], 2) == 5.55
+
+
+def test_benchmark_quick_runs(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--threads", "1", "--json", str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for words in ("DQN gradient step", "ours/ANN", "floor", "ours/DSQN", "peak MiB", "Acting", "MlpPolicy", "steps/s"):
+        assert words in result.stdout, f"{words!r} missing from the report:\n{result.stdout}"
+    assert (tmp_path / "out.json").stat().st_size > 0
+
+
+def test_benchmark_help():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--quick" in result.stdout
