@@ -16,6 +16,7 @@ import logging
 # a warning for each, which says nothing about this package's CPU path
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
+from sb3_spiking.callbacks import SpikeStatsCallback
 from sb3_spiking.contrib_policies import (
     SpikingCnnQRDQNPolicy,
     SpikingMaskableActorCriticCnnPolicy,
@@ -24,6 +25,8 @@ from sb3_spiking.contrib_policies import (
     SpikingMultiInputQRDQNPolicy,
     SpikingQRDQNPolicy,
 )
+from sb3_spiking.energy import EnergyReport
+from sb3_spiking.monitor import SpikeStats, spike_stats
 from sb3_spiking.neurons import DECODERS, NEURONS, SURROGATES, NonSpikingReadout, SpikingConfig
 from sb3_spiking.policies import (
     SpikingActorCriticCnnPolicy,
@@ -47,6 +50,7 @@ register_policies()
 
 __all__ = [
     "DECODERS",
+    "EnergyReport",
     "NEURONS",
     "SURROGATES",
     "NonSpikingReadout",
@@ -70,6 +74,9 @@ __all__ = [
     "SpikingMultiInputPolicy",
     "SpikingMultiInputQRDQNPolicy",
     "SpikingNatureCNN",
+    "SpikeStats",
+    "SpikeStatsCallback",
     "SpikingQRDQNPolicy",
     "register_policies",
+    "spike_stats",
 ]
