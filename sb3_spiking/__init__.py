@@ -50,11 +50,13 @@ register_policies()
 
 __all__ = [
     "DECODERS",
-    "EnergyReport",
     "NEURONS",
     "SURROGATES",
+    "EnergyReport",
     "NonSpikingReadout",
     "PolicyAlias",
+    "SpikeStats",
+    "SpikeStatsCallback",
     "SpikingActorCriticCnnPolicy",
     "SpikingActorCriticPolicy",
     "SpikingCnnDQNPolicy",
@@ -74,8 +76,6 @@ __all__ = [
     "SpikingMultiInputPolicy",
     "SpikingMultiInputQRDQNPolicy",
     "SpikingNatureCNN",
-    "SpikeStats",
-    "SpikeStatsCallback",
     "SpikingQRDQNPolicy",
     "register_policies",
     "spike_stats",
