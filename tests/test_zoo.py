@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import yaml
 from rl_zoo3 import hyperparams_opt
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO
@@ -160,3 +161,19 @@ def test_atari_dsqn_entry(tmp_path):
     assert (spiking.T, spiking.neuron, spiking.tau, spiking.surrogate) == (8, "lif", 2.0, "atan")
     assert spiking.detach_reset and spiking.decoder == "max-mem"
     assert model.num_timesteps == 200 and model._n_updates > 0
+
+
+@pytest.mark.parametrize("algo", ["a2c", "dqn", "ppo", "qrdqn"])
+def test_hyperparams_files(algo):
+    from rl_zoo3 import exp_manager
+    from rl_zoo3.utils import ALGOS
+
+    entries = yaml.safe_load((ROOT / "hyperparams" / f"{algo}.yml").read_text())
+    assert {"default", "atari", "CartPole-v1"} <= set(entries)
+    atari = eval(entries["atari"]["policy_kwargs"], vars(exp_manager))
+    assert entries["atari"]["policy"] == "SpikingCnnPolicy" and entries["atari"]["frame_stack"] == 4
+    dsqn = dict(T=8, neuron="lif", tau=2.0, surrogate="atan", detach_reset=True, decoder="max-mem")
+    assert {name: atari[name] for name in dsqn} == dsqn
+    cartpole = entries["CartPole-v1"]
+    model = ALGOS[algo](cartpole["policy"], "CartPole-v1", policy_kwargs=eval(cartpole["policy_kwargs"]))
+    assert isinstance(model.policy.spiking.T, int) and model.policy.spiking.T >= 4
