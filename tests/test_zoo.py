@@ -134,7 +134,8 @@ def test_optimize_samples_and_merges_spiking_knobs(tmp_path):
     args = ["--algo", "dqn", "--env", "CartPole-v1", "-conf", str(conf), "-f", str(tmp_path / "logs"), "-optimize"]
     args += ["--n-trials", "2", "--n-evaluations", "1", "--eval-episodes", "1", "--n-startup-trials", "1"]
     args += ["--no-optim-plots", "--seed", "3", "--optimization-log-path", str(trials_dir)]
-    run_zoo("train", *args, cwd=tmp_path)
+    storage = ["--storage", str(tmp_path / "study.log"), "--study-name", "s"]
+    run_zoo("train", *args, *storage, cwd=tmp_path)
     (report,) = (tmp_path / "logs" / "dqn").glob("report_CartPole-v1_2-trials-300-*.csv")
     trials = pd.read_csv(report)
     assert len(trials) == 2
@@ -147,6 +148,11 @@ def test_optimize_samples_and_merges_spiking_knobs(tmp_path):
         assert (spiking.T, spiking.neuron, spiking.decoder) == (row.params_T, row.params_neuron, row.params_decoder)
         assert spiking.tau == pytest.approx(row.params_tau)
         assert (spiking.surrogate, spiking.v_threshold) == ("sigmoid", 0.75)  # the yml's kwargs are kept
+    # --trial-id trains a trial's setting again, its spiking knobs merged into the yml's policy kwargs
+    run_zoo("train", *args[:8], *storage, "--trial-id", "1", "--eval-freq", "-1", cwd=tmp_path)
+    (trained,) = (tmp_path / "logs" / "dqn").glob("CartPole-v1_*/CartPole-v1.zip")
+    spiking, row = DQN.load(trained).policy.spiking, trials.set_index("number").loc[1]
+    assert (spiking.T, spiking.neuron, spiking.surrogate) == (row.params_T, row.params_neuron, "sigmoid")
 
 
 def test_atari_dsqn_entry(tmp_path):
