@@ -18,6 +18,8 @@ ENV_VAR = "SB3_SPIKING_AUTOLOAD"
 # Module -> what to import (and call, if "module:function") right after it has been imported
 TRIGGERS = {
     "stable_baselines3": "sb3_spiking",
+    # sb3-contrib imports SB3 first, so the plugin loads while sb3_contrib is half-imported: register again at its end
+    "sb3_contrib": "sb3_spiking.registry:register_when_ready",
     "rl_zoo3.exp_manager": "sb3_spiking.zoo",
 }
 
@@ -29,7 +31,10 @@ def enabled() -> bool:
 
 def _run(target: str) -> None:
     try:
-        __import__(target)
+        module_name, _, function = target.partition(":")
+        __import__(module_name)
+        if function:
+            getattr(sys.modules[module_name], function)()
     except Exception as error:  # the plugin must never break the import of SB3 or rl-zoo3
         import warnings
 

@@ -11,6 +11,7 @@ SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, Maskab
 """
 
 import logging
+import sys
 
 # SpikingJelly registers Triton kernels at import; on a machine without Triton (any CPU-only install) torch logs
 # a warning for each, which says nothing about this package's CPU path
@@ -47,6 +48,10 @@ SpikingCnnPolicy = PolicyAlias("SpikingCnnPolicy")
 SpikingMultiInputPolicy = PolicyAlias("SpikingMultiInputPolicy")
 
 register_policies()
+
+if "rl_zoo3.exp_manager" in sys.modules:
+    # Loaded by rl-zoo3's --gym-packages: also give its -optimize the spiking knobs
+    from sb3_spiking import zoo  # noqa: F401
 
 __all__ = [
     "DECODERS",

@@ -117,3 +117,13 @@ def test_regular_wheel_ships_the_pth_and_hook(tmp_path):
         assert archive.read("sb3_spiking_autoload.pth").decode() == setup_pth_line()
         record = archive.read(next(name for name in names if name.endswith(".dist-info/RECORD"))).decode()
     assert "sb3_spiking_autoload.pth," in record  # so that pip uninstall removes it
+
+
+def test_sb3_contrib_first_knows_the_names():
+    # sb3_contrib imports SB3 before its own algorithms exist: they are registered once it has finished
+    code = (
+        "from sb3_contrib import QRDQN, MaskablePPO; QRDQN('SpikingMlpPolicy', 'CartPole-v1'); "
+        "print(QRDQN.policy_aliases['SpikingCnnPolicy'].__name__)"
+    )
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SpikingCnnQRDQNPolicy"
