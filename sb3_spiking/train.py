@@ -57,6 +57,11 @@ def cartpole_settings(algo: str) -> dict[str, Any]:
 
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
+# The spiking knobs of the reference agents: the DSQN of seed 002 for DQN, the spiking PPO of seed 003 for PPO
+SPIKING_KNOBS: dict[str, dict[str, Any]] = {
+    "dqn": dict(T=8, neuron="lif", decoder="max-mem"),
+    "ppo": dict(T=16, neuron="if", decoder="last-mem"),
+}
 N_ENVS = {"dqn": 1, "ppo": 8}
 
 
@@ -129,13 +134,13 @@ def train(
     :param seed: Random seed
     :param eval_freq: Evaluate every this many steps
     :param n_eval_episodes: Episodes per intermediate evaluation
-    :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) added to ``policy_kwargs``
+    :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) over the defaults of :data:`SPIKING_KNOBS`
     :param verbose: 1 to print each evaluation
     """
     settings = cartpole_settings(algo)
     policy_kwargs = settings.pop("policy_kwargs", {})
     if spiking:
-        policy_kwargs.update(spiking_kwargs or {})
+        policy_kwargs.update(SPIKING_KNOBS[algo], **(spiking_kwargs or {}))
     env = make_vec_env(ENV_ID, n_envs=N_ENVS[algo], seed=seed)
     eval_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000)
     model = ALGOS[algo](
@@ -155,15 +160,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--ann", action="store_true", help="train SB3's stock MlpPolicy instead of the spiking one")
     parser.add_argument("--steps", type=int, default=100_000, help="environment step budget")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--T", type=int, default=8, help="simulation time steps per observation")
-    parser.add_argument("--neuron", default="lif", help="hidden neuron: if, lif, plif")
-    parser.add_argument("--decoder", default=None, help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
+    parser.add_argument("--T", type=int, help="simulation time steps per observation (default: 8 for DQN, 16 for PPO)")
+    parser.add_argument("--neuron", help="hidden neuron: if, lif, plif (default: lif for DQN, if for PPO)")
+    parser.add_argument("--decoder", help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
     args = parser.parse_args(argv)
 
-    spiking_kwargs: dict[str, Any] = dict(T=args.T, neuron=args.neuron)
-    if args.decoder is not None:
-        spiking_kwargs["decoder"] = args.decoder
-    policy = "MlpPolicy" if args.ann else "SpikingMlpPolicy"
+    given = dict(T=args.T, neuron=args.neuron, decoder=args.decoder)
+    spiking_kwargs = {key: value for key, value in given.items() if value is not None}
+    policy = "MlpPolicy" if args.ann else f"SpikingMlpPolicy {dict(SPIKING_KNOBS[args.algo], **spiking_kwargs)}"
     print(
         f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})", flush=True
     )
