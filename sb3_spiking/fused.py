@@ -99,10 +99,11 @@ def _charge_and_fire(x_seq: th.Tensor, a: float, b: float, threshold: float) -> 
     else:
         th.mul(x_seq, -b, out=neg_h)
     # -v after each step: -h where it stays below threshold, 0 where it fired (hard reset)
-    neg_v = th.threshold(neg_h[0], -threshold, 0.0)
-    for t in range(1, x_seq.shape[0]):
-        neg_h[t].add_(neg_v, alpha=a)
-        th.threshold(neg_h[t], -threshold, 0.0, out=neg_v)
+    steps = neg_h.unbind(0)  # views of every step, made in one call
+    neg_v = th.threshold(steps[0], -threshold, 0.0)
+    for neg_h_t in steps[1:]:
+        neg_h_t.add_(neg_v, alpha=a)
+        th.threshold(neg_h_t, -threshold, 0.0, out=neg_v)
     spikes = th.le(neg_h, -threshold, out=th.empty_like(neg_h))
     return spikes, neg_h
 
@@ -137,8 +138,9 @@ class _FusedNeuronFunction(th.autograd.Function):
         if not detach_reset:
             not_fired.addcmul_(neg_h, grad_h)  # dv/dh = (1 - s) - h * g
         grad_h.mul_(grad_spikes)
+        grad_steps, not_fired_steps = grad_h.unbind(0), not_fired.unbind(0)
         for t in range(grad_h.shape[0] - 2, -1, -1):
-            grad_h[t].addcmul_(not_fired[t], grad_h[t + 1], value=a)
+            grad_steps[t].addcmul_(not_fired_steps[t], grad_steps[t + 1], value=a)
         grad_w = None
         if x_seq is not None:
             # PLIF: h = v + (x - v) * q, dL/dq = sum(dL/dh * (x - v[t-1])), -v[t-1] = threshold(-h[t-1])

@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=32, help="batch size of a DQN gradient step")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per measurement (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing")
-    parser.add_argument("--learn-steps", type=int, default=1500, help="env steps of each end-to-end DQN.learn run")
+    parser.add_argument("--learn-steps", type=int, default=1000, help="env steps of each end-to-end DQN.learn run")
     parser.add_argument("--json", default="", help="also write the results to this JSON file")
     args = parser.parse_args()
     if args.quick:
@@ -134,8 +134,10 @@ def make_batch(space: spaces.Box, size: int, device: th.device) -> dict[str, th.
     }
 
 
-def timed(functions: dict[str, Callable[[], object]], args: argparse.Namespace, device: th.device) -> dict[str, float]:
-    """Median milliseconds per call, interleaving the functions round by round."""
+def timed(
+    functions: dict[str, Callable[[], object]], args: argparse.Namespace, device: th.device, factor: int = 1
+) -> dict[str, float]:
+    """Median milliseconds per call, interleaving the functions round by round (``factor`` times more rounds)."""
 
     def sync() -> None:
         if device.type == "cuda":
@@ -145,7 +147,7 @@ def timed(functions: dict[str, Callable[[], object]], args: argparse.Namespace, 
         for function in functions.values():
             function()
     times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(args.repeats):
+    for _ in range(args.repeats * factor):
         for name, function in functions.items():
             sync()
             start = time.perf_counter()
@@ -174,8 +176,14 @@ def peak_memory_mb(function: Callable[[], object], device: th.device) -> float:
             events = json.load(file)["traceEvents"]
     memory = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
     live = peak = 0
+    blocks: dict[int, int] = {}  # allocated during the call: frees of older blocks do not count
     for event in memory:
-        live += event["args"]["Bytes"]
+        size, address = event["args"]["Bytes"], event["args"]["Addr"]
+        if size > 0:
+            blocks[address] = size
+            live += size
+        else:
+            live -= blocks.pop(address, 0)
         peak = max(peak, live)
     return peak / 2**20
 
@@ -194,7 +202,8 @@ def cnn_rows(args: argparse.Namespace, device: th.device) -> list[dict]:
         train = timed({c.name: (lambda c=c: c.train_step(batch)) for c in contenders}, args, device)
         row.update({f"train_{name}": ms for name, ms in train.items()})
         for size, obs in act_obs.items():
-            act = timed({c.name: (lambda c=c, obs=obs: c.act(obs)) for c in contenders}, args, device)
+            # acting is cheap and its times short: more rounds
+            act = timed({c.name: (lambda c=c, obs=obs: c.act(obs)) for c in contenders}, args, device, factor=5)
             row.update({f"act{size}_{name}": ms for name, ms in act.items()})
         if decoder == "max-mem":
             for c in contenders:
@@ -221,7 +230,9 @@ def mlp_rows(args: argparse.Namespace, device: th.device) -> list[dict]:
         row.update(
             {
                 f"act1_{k}": v
-                for k, v in timed({c.name: (lambda c=c: c.act(batch["obs"][:1])) for c in (ours, ann)}, args, device).items()
+                for k, v in timed(
+                    {c.name: (lambda c=c: c.act(batch["obs"][:1])) for c in (ours, ann)}, args, device, 5
+                ).items()
             }
         )
         rows.append(row)
@@ -235,18 +246,17 @@ def learn_rates(args: argparse.Namespace, device: th.device) -> dict[str, float]
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    rates: dict[str, list[float]] = {"ours": [], "ann": []}
+    rates: dict[str, float] = {}
     policies = {"ours": ("SpikingCnnPolicy", dict(T=8)), "ann": ("CnnPolicy", {})}
-    for _ in range(1 if args.quick else 2):
-        for name, (policy, kwargs) in policies.items():
-            env = VecFrameStack(make_atari_env("BreakoutNoFrameskip-v4", n_envs=1, seed=0), n_stack=4)
-            model = DQN(policy, env, buffer_size=10_000, learning_starts=args.learn_steps // 5, train_freq=4,
-                        batch_size=args.batch, policy_kwargs=kwargs, device=device, seed=0)  # fmt: skip
-            start = time.perf_counter()
-            model.learn(args.learn_steps)
-            rates[name].append(args.learn_steps / (time.perf_counter() - start))
-            env.close()
-    return {name: statistics.median(values) for name, values in rates.items()}
+    for name, (policy, kwargs) in policies.items():
+        env = VecFrameStack(make_atari_env("BreakoutNoFrameskip-v4", n_envs=1, seed=0), n_stack=4)
+        model = DQN(policy, env, buffer_size=10_000, learning_starts=args.learn_steps // 5, train_freq=4,
+                    batch_size=args.batch, policy_kwargs=kwargs, device=device, seed=0)  # fmt: skip
+        start = time.perf_counter()
+        model.learn(args.learn_steps)
+        rates[name] = args.learn_steps / (time.perf_counter() - start)
+        env.close()
+    return rates
 
 
 def print_report(args, device, cnn, mlp, learn) -> None:  # type: ignore[no-untyped-def]
