@@ -66,9 +66,9 @@ def parse_args(argv: Optional[list[str]] = None) -> Args:
     if args.policy not in ("snn", "ann", "both"):
         raise ValueError(f"Unknown policy {args.policy!r}: valid choices are 'snn', 'ann', 'both'")
     if args.quick:
-        args.total_timesteps, args.buffer_size, args.learning_starts, args.batch_size = 400, 1_000, 100, 8
-        args.target_update_interval, args.exploration_steps, args.eval_freq, args.eval_episodes = 200, 200, 300, 1
-        args.max_episode_frames = 400
+        args.total_timesteps, args.buffer_size, args.learning_starts, args.batch_size = 300, 1_000, 100, 8
+        args.target_update_interval, args.exploration_steps, args.eval_freq, args.eval_episodes = 200, 200, 200, 1
+        args.max_episode_frames = 200
     return args
 
 
