@@ -1,0 +1,51 @@
+"""The reproduction scripts run end to end with a tiny budget, each in its own process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name, *args, timeout=600):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", ["reproduce_seeds.py", "dsqn_breakout.py"])
+def test_help(name):
+    out = run_script(name, "--help")
+    assert out.startswith("usage:") and "--quick" in out
+
+
+def test_reproduce_seeds_quick(tmp_path):
+    out_prefix = tmp_path / "seeds"
+    stdout = run_script("reproduce_seeds.py", "--quick", "--out", str(out_prefix))
+    results = json.loads(out_prefix.with_suffix(".json").read_text())
+    runs = {(r["agent"], r["policy"]) for r in results}
+    assert runs == {(agent, policy) for agent in ("dqn", "a2c", "ppo") for policy in ("ann", "snn")}
+    for result in results:
+        assert result["steps"] >= 600
+        steps = [step for step, _ in result["curve"]]
+        assert steps == sorted(steps) and len(steps) >= 3
+        assert all(9.0 <= value <= 500.0 for _, value in result["curve"])
+        assert result["final"] == result["curve"][-1][1] and result["wall_s"] > 0
+    table = out_prefix.with_suffix(".md").read_text()
+    assert "6 of 6 runs" in table and "reproduce_seeds.py --quick" in table
+    assert table.count("| SNN (SpikingMlpPolicy) |") == 3 and table.count("| ANN (MlpPolicy) |") == 3
+    assert out_prefix.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "Wrote" in stdout
+
+
+@pytest.mark.slow
+def test_dsqn_breakout_quick():
+    stdout = run_script("dsqn_breakout.py", "--quick", "--policy", "both")
+    lines = [line for line in stdout.splitlines() if line.startswith("BreakoutNoFrameskip-v4 ")]
+    assert [line.split()[1] for line in lines] == ["ANN:", "SNN:"]
+    assert all("300 steps" in line for line in lines)
