@@ -17,6 +17,7 @@ import sys
 # a warning for each, which says nothing about this package's CPU path
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
+from sb3_spiking import envs  # noqa: F401  (registers sb3_spiking/GridWorld-v0 with gymnasium)
 from sb3_spiking.callbacks import SpikeStatsCallback
 from sb3_spiking.contrib_policies import (
     SpikingCnnQRDQNPolicy,

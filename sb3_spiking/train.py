@@ -4,7 +4,8 @@ Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
     python -m sb3_spiking.train                      # spiking PPO, 100k steps
     python -m sb3_spiking.train --algo dqn --ann     # the stock ANN policy, same settings
 
-The settings are rl-zoo3's tuned CartPole-v1 hyperparameters; only the policy changes.
+DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO (seed 003); only
+the policy changes between the spiking and the ANN run.
 """
 
 import argparse
@@ -18,7 +19,6 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.utils import LinearSchedule
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
 
@@ -26,43 +26,40 @@ ENV_ID = "CartPole-v1"
 SOLVED = 475.0
 
 
-def cartpole_settings(algo: str) -> dict[str, Any]:
-    """rl-zoo3's tuned CartPole-v1 hyperparameters for ``algo`` (``"dqn"`` or ``"ppo"``), as keyword arguments."""
-    if algo == "dqn":
-        return dict(
-            learning_rate=2.3e-3,
-            batch_size=64,
-            buffer_size=100_000,
-            learning_starts=1000,
-            gamma=0.99,
-            target_update_interval=10,
-            train_freq=256,
-            gradient_steps=128,
-            exploration_fraction=0.16,
-            exploration_final_eps=0.04,
-            policy_kwargs=dict(net_arch=[256, 256]),
-        )
-    if algo == "ppo":
-        return dict(
-            n_steps=32,
-            batch_size=256,
-            gae_lambda=0.8,
-            gamma=0.98,
-            n_epochs=20,
-            ent_coef=0.0,
-            learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
-            clip_range=LinearSchedule(0.2, 0.0, 1.0),
-        )
-    raise ValueError(f"Unknown algo {algo!r}: valid choices are 'dqn', 'ppo'")
-
-
+# Settings per algorithm, the same for the spiking and the ANN policy: rl-zoo3's tuned CartPole-v1 DQN, and the
+# spiking PPO of seed 003 (SpikingJelly's example: hidden 32, lr 1e-3, 128 steps, clip 0.2)
+CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
+    "dqn": dict(
+        n_envs=1,
+        learning_rate=2.3e-3,
+        batch_size=64,
+        buffer_size=100_000,
+        learning_starts=1000,
+        gamma=0.99,
+        target_update_interval=10,
+        train_freq=256,
+        gradient_steps=128,
+        exploration_fraction=0.16,
+        exploration_final_eps=0.04,
+        policy_kwargs=dict(net_arch=[256, 256]),
+    ),
+    "ppo": dict(
+        n_envs=4,
+        learning_rate=1e-3,
+        n_steps=128,
+        batch_size=128,
+        n_epochs=10,
+        clip_range=0.2,
+        ent_coef=0.001,
+        policy_kwargs=dict(net_arch=dict(pi=[32], vf=[32])),
+    ),
+}
 ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
 # The spiking knobs of the reference agents: the DSQN of seed 002 for DQN, the spiking PPO of seed 003 for PPO
 SPIKING_KNOBS: dict[str, dict[str, Any]] = {
     "dqn": dict(T=8, neuron="lif", decoder="max-mem"),
-    "ppo": dict(T=16, neuron="if", decoder="last-mem"),
+    "ppo": dict(T=16, neuron="if", decoder="last-mem", decoder_tau=2.0),
 }
-N_ENVS = {"dqn": 1, "ppo": 8}
 
 
 class EvalUntilSolved(BaseCallback):
@@ -137,11 +134,14 @@ def train(
     :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) over the defaults of :data:`SPIKING_KNOBS`
     :param verbose: 1 to print each evaluation
     """
-    settings = cartpole_settings(algo)
-    policy_kwargs = settings.pop("policy_kwargs", {})
+    if algo not in ALGOS:
+        raise ValueError(f"Unknown algo {algo!r}: valid choices are {sorted(ALGOS)}")
+    settings = dict(CARTPOLE_SETTINGS[algo])
+    n_envs = settings.pop("n_envs")
+    policy_kwargs = dict(settings.pop("policy_kwargs"))
     if spiking:
         policy_kwargs.update(SPIKING_KNOBS[algo], **(spiking_kwargs or {}))
-    env = make_vec_env(ENV_ID, n_envs=N_ENVS[algo], seed=seed)
+    env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
     eval_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000)
     model = ALGOS[algo](
         "SpikingMlpPolicy" if spiking else "MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, **settings
