@@ -124,14 +124,19 @@ class _FusedNeuronFunction(th.autograd.Function):
         detach_reset: bool,
     ) -> th.Tensor:
         spikes, neg_h = _charge_and_fire(x_seq, a, b, threshold)
-        ctx.save_for_backward(neg_h, x_seq if w is not None else None)
+        # x_seq (a reference) for PLIF's gradient and for second-order uses
+        ctx.save_for_backward(neg_h, x_seq, w)
         ctx.constants = (a, b, threshold, kind, alpha, detach_reset)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: th.Tensor):  # type: ignore[override]
-        neg_h, x_seq = ctx.saved_tensors
+        neg_h, x_seq, w = ctx.saved_tensors
         a, b, threshold, kind, alpha, detach_reset = ctx.constants
+        if th.is_grad_enabled():
+            # A backward pass that is itself differentiated (create_graph=True, e.g. TRPO's Fisher-vector products):
+            # differentiate a plain step-by-step recomputation instead
+            return _differentiable_backward(x_seq, w, grad_spikes, ctx.constants)
         # dL/dh[t] = grad_spikes[t] * g(h[t] - thr) + dL/dv[t] * dv[t]/dh[t], dL/dv[t] = a * dL/dh[t+1]
         grad_h = surrogate_gradient(kind, alpha, neg_h + threshold)
         not_fired = th.gt(neg_h, -threshold, out=th.empty_like(neg_h))  # 1 - s
@@ -142,7 +147,7 @@ class _FusedNeuronFunction(th.autograd.Function):
         for t in range(grad_h.shape[0] - 2, -1, -1):
             grad_steps[t].addcmul_(not_fired_steps[t], grad_steps[t + 1], value=a)
         grad_w = None
-        if x_seq is not None:
+        if w is not None:
             # PLIF: h = v + (x - v) * q, dL/dq = sum(dL/dh * (x - v[t-1])), -v[t-1] = threshold(-h[t-1])
             grad_q = (grad_h * x_seq).sum()
             if grad_h.shape[0] > 1:
@@ -151,6 +156,22 @@ class _FusedNeuronFunction(th.autograd.Function):
         if b != 1.0:
             grad_h.mul_(b)
         return grad_h, grad_w, None, None, None, None, None, None
+
+
+def _differentiable_backward(x_seq: th.Tensor, w: Optional[th.Tensor], grad_spikes: th.Tensor, constants: tuple):
+    a, b, threshold, kind, alpha, detach_reset = constants
+    surrogate = next(cls for cls, name in _SURROGATE_KINDS.items() if name == kind)(alpha=alpha)
+    q = None if w is None else w.sigmoid()
+    v: th.Tensor = th.zeros_like(x_seq[0])
+    spikes = []
+    for x in x_seq:
+        h = v + (x - v) * q if q is not None else a * v + b * x
+        spike = surrogate(h - threshold)
+        v = h * (1.0 - (spike.detach() if detach_reset else spike))
+        spikes.append(spike)
+    inputs = [x_seq] if w is None else [x_seq, w]
+    grads = th.autograd.grad(th.stack(spikes), inputs, grad_spikes, create_graph=True, allow_unused=True)
+    return grads[0], (grads[1] if w is not None else None), None, None, None, None, None, None
 
 
 def fused_multi_step(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> th.Tensor:

@@ -137,3 +137,15 @@ def test_spiking_head_on_a_spike_train():
     head = spiking_head(12, 3, [16], spiking).double()
     x = th.rand(4, 12, dtype=th.float64) * 3
     th.testing.assert_close(head(x), reference_forward(head, x, spiking.T), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_fused_neuron_second_order_gradients(neuron):
+    # TRPO differentiates a backward pass (create_graph=True): the fused neuron supports it like SpikingJelly's
+    node = SpikingConfig(T=5, neuron=neuron, tau=3.0).make_neuron().double()
+    x = (th.randn(5, 4, 6, dtype=th.float64) * 1.5 + 0.6).requires_grad_(True)
+    results = []
+    for run in (fused_multi_step, sj_multi_step):
+        (grad_x,) = th.autograd.grad(run(node, x).pow(2).sum(), x, create_graph=True)
+        results.append(th.autograd.grad(grad_x.pow(2).sum(), x)[0])
+    th.testing.assert_close(results[0], results[1], rtol=1e-9, atol=1e-12)
