@@ -9,6 +9,7 @@ rest and keeps no state, so SB3 trains, saves and loads these policies like any 
 from typing import Any, Optional
 
 import gymnasium as gym
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -104,6 +105,11 @@ class SpikingPolicyMixin:
         """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
         kwargs = spiking_extractor_kwargs(self.features_extractor_class, self.features_extractor_kwargs, self.spiking)
         return self.features_extractor_class(self.observation_space, **kwargs)
+
+    def _predict(self, *args: Any, **kwargs: Any) -> th.Tensor:
+        # Acting needs no autograd at all (SB3's predict() turns the result into numpy)
+        with th.inference_mode():
+            return super()._predict(*args, **kwargs)  # type: ignore[misc]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
