@@ -55,6 +55,13 @@ CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
     ),
 }
 ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
+
+
+def algorithm_kwargs(algo: str) -> dict[str, Any]:
+    """The algorithm's keyword arguments in :data:`CARTPOLE_SETTINGS`, without ``n_envs`` and ``policy_kwargs``."""
+    return {key: value for key, value in CARTPOLE_SETTINGS[algo].items() if key not in ("n_envs", "policy_kwargs")}
+
+
 # The spiking knobs: the DSQN readout of seed 002 for DQN, the spiking PPO of seed 003 for PPO. Both use IF neurons:
 # CartPole's observations are small, and leaky neurons forget much of them within T steps (with LIF, DQN stayed
 # below 475 in 100k steps: best evaluation 459 at T=4, 198 at T=8)
@@ -138,9 +145,9 @@ def train(
     """
     if algo not in ALGOS:
         raise ValueError(f"Unknown algo {algo!r}: valid choices are {sorted(ALGOS)}")
-    settings = dict(CARTPOLE_SETTINGS[algo])
-    n_envs = settings.pop("n_envs")
-    policy_kwargs = dict(settings.pop("policy_kwargs"))
+    settings = algorithm_kwargs(algo)
+    n_envs = CARTPOLE_SETTINGS[algo]["n_envs"]
+    policy_kwargs = dict(CARTPOLE_SETTINGS[algo]["policy_kwargs"])
     if spiking:
         policy_kwargs.update(SPIKING_KNOBS[algo], **(spiking_kwargs or {}))
     env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)

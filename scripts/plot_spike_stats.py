@@ -27,6 +27,7 @@ import sb3_spiking  # noqa: F401
 from sb3_spiking.callbacks import SpikeStatsCallback
 from sb3_spiking.export import action_network, nir_readout, to_nir, to_onnx, to_torchscript
 from sb3_spiking.monitor import spike_stats
+from sb3_spiking.train import algorithm_kwargs
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -51,16 +52,7 @@ def train(args: argparse.Namespace) -> BaseAlgorithm:
         model: BaseAlgorithm = DQN(
             "SpikingMlpPolicy",
             "CartPole-v1",
-            learning_rate=2.3e-3,
-            batch_size=64,
-            buffer_size=100_000,
-            learning_starts=1000,
-            gamma=0.99,
-            target_update_interval=10,
-            train_freq=256,
-            gradient_steps=128,
-            exploration_fraction=0.16,
-            exploration_final_eps=0.04,
+            **algorithm_kwargs("dqn"),
             policy_kwargs=dict(net_arch=args.net_arch, T=8, tau=2.0, decoder="max-mem"),
             seed=args.seed,
         )

@@ -43,18 +43,9 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
     if agent not in AGENTS or policy not in POLICIES:
         raise ValueError(f"Unknown agent / policy {agent!r} / {policy!r}: valid choices are {AGENTS} / {POLICIES}")
     if agent == "dqn":
-        kwargs: dict[str, Any] = dict(
-            learning_rate=2.3e-3,
-            batch_size=64,
-            buffer_size=100_000,
-            learning_starts=1000,
-            gamma=0.99,
-            target_update_interval=10,
-            train_freq=256,
-            gradient_steps=128,
-            exploration_fraction=0.16,
-            exploration_final_eps=0.04,
-        )
+        from sb3_spiking.train import algorithm_kwargs
+
+        kwargs: dict[str, Any] = algorithm_kwargs("dqn")  # rl-zoo3's tuned CartPole-v1 DQN
         policy_kwargs: dict[str, Any] = dict(net_arch=[64, 64])
         spiking: dict[str, Any] = dict(T=8, neuron="lif", decoder="max-mem")
         n_envs, steps = 1, 30_000
