@@ -159,3 +159,16 @@ class GridWorld(gym.Env):
 
 
 gym.register(id=ENV_ID, entry_point=GridWorld, max_episode_steps=100)
+
+# DQN settings under which a spiking DQN (policy_kwargs=dict(net_arch=[64], T=8)) learns the optimal policy in 8k steps
+GRIDWORLD_DQN_KWARGS = dict(
+    gamma=0.9,
+    learning_rate=1e-3,
+    buffer_size=10_000,
+    learning_starts=500,
+    batch_size=64,
+    train_freq=1,
+    target_update_interval=100,
+    exploration_fraction=0.5,
+    exploration_final_eps=0.05,
+)

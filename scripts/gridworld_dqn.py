@@ -13,7 +13,7 @@ import torch as th
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
-from sb3_spiking.envs import ARROWS, ENV_ID, GridWorld
+from sb3_spiking.envs import ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -27,15 +27,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     model = DQN(
         "SpikingMlpPolicy",
         ENV_ID,
-        gamma=0.9,
-        learning_rate=1e-3,
-        buffer_size=10_000,
-        learning_starts=500,
-        batch_size=64,
-        train_freq=1,
-        target_update_interval=100,
-        exploration_fraction=0.5,
-        exploration_final_eps=0.05,
+        **GRIDWORLD_DQN_KWARGS,
         policy_kwargs=dict(net_arch=[64], T=args.T),
         seed=args.seed,
     )

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.envs import ACTIONS, ARROWS, ENV_ID, GridWorld
+from sb3_spiking.envs import ACTIONS, ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
 
 UP, DOWN, LEFT, RIGHT = range(4)
 
@@ -120,15 +120,7 @@ def test_spiking_dqn_learns_optimal_policy():
     model = DQN(
         "SpikingMlpPolicy",
         ENV_ID,
-        gamma=0.9,
-        learning_rate=1e-3,
-        buffer_size=10_000,
-        learning_starts=500,
-        batch_size=64,
-        train_freq=1,
-        target_update_interval=100,
-        exploration_fraction=0.5,
-        exploration_final_eps=0.05,
+        **GRIDWORLD_DQN_KWARGS,
         policy_kwargs=dict(net_arch=[64], T=8),
         seed=0,
     )
