@@ -35,10 +35,11 @@ import matplotlib.pyplot as plt
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timesteps", type=int, default=50_000, help="training steps")
+    parser.add_argument("--timesteps", type=int, default=70_000, help="training steps")
     parser.add_argument("--log-freq", type=int, default=2_048, help="SpikeStatsCallback log_freq (env steps)")
     parser.add_argument("--algo", choices=["dqn", "ppo"], default="dqn")
-    parser.add_argument("--net-arch", type=int, nargs="+", default=[64, 64], help="hidden spiking layers")
+    parser.add_argument("--net-arch", type=int, nargs="+", default=[256, 256], help="hidden spiking layers")
+    parser.add_argument("--neuron", choices=["if", "lif", "plif"], default="if", help="hidden spiking neuron")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", default="runs/spike_stats", help="CSV and TensorBoard logs")
     parser.add_argument("--out", default="docs/spike_stats", help="writes OUT.png and OUT.md")
@@ -53,7 +54,8 @@ def train(args: argparse.Namespace) -> BaseAlgorithm:
             "SpikingMlpPolicy",
             "CartPole-v1",
             **algorithm_kwargs("dqn"),
-            policy_kwargs=dict(net_arch=args.net_arch, T=8, tau=2.0, decoder="max-mem"),
+            # The agent of `python -m sb3_spiking.train --algo dqn`: IF neurons, T=8, max-mem
+            policy_kwargs=dict(net_arch=args.net_arch, neuron=args.neuron, T=8, decoder="max-mem"),
             seed=args.seed,
         )
     else:
@@ -68,7 +70,7 @@ def train(args: argparse.Namespace) -> BaseAlgorithm:
             ent_coef=0.0,
             learning_rate=lambda progress: 1e-3 * progress,
             clip_range=lambda progress: 0.2 * progress,
-            policy_kwargs=dict(net_arch=dict(pi=args.net_arch, vf=args.net_arch), T=8, tau=2.0, decoder="last-mem"),
+            policy_kwargs=dict(net_arch=dict(pi=args.net_arch, vf=args.net_arch), neuron=args.neuron, T=8, decoder="last-mem"),
             seed=args.seed,
         )
     model.set_logger(configure(args.logdir, ["csv", "tensorboard"]))
@@ -160,7 +162,8 @@ def main() -> None:
     th.manual_seed(args.seed)
     model = train(args)
     out = Path(args.out)
-    title = f"Spiking {args.algo.upper()} on CartPole-v1 (T=8, LIF, hidden {args.net_arch}): SpikeStatsCallback logs"
+    network = f"T=8, {args.neuron.upper()}, hidden {args.net_arch}"
+    title = f"Spiking {args.algo.upper()} on CartPole-v1 ({network}): SpikeStatsCallback logs"
     plot(args.logdir, out.with_suffix(".png"), title)
     observations, returns = evaluate(model, args.eval_episodes, args.seed)
     with th.no_grad(), spike_stats(model.policy) as stats:
@@ -171,7 +174,7 @@ def main() -> None:
             model.policy.predict_values(model.policy.obs_to_tensor(observations)[0])
     report = [
         f"# Spike statistics of a trained spiking {args.algo.upper()} agent on CartPole-v1 "
-        f"({args.timesteps} steps, seed {args.seed}, hidden {args.net_arch}, T=8, LIF)",
+        f"({args.timesteps} steps, seed {args.seed}, hidden {args.net_arch}, T=8, {args.neuron.upper()})",
         "",
         f"Deterministic evaluation: returns {returns}, {len(observations)} observations.",
         "",
