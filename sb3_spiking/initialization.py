@@ -3,10 +3,10 @@ Initialisation of the synapses that drive spiking neurons.
 
 PyTorch's default initialisation (and SB3's orthogonal one) scales weights for ReLU/Tanh units. A spiking neuron
 only fires once its membrane reaches the threshold; with those scales the membranes of a freshly built network
-stay far below it and whole layers are silent (firing rate 0.00 at every hidden layer of a CartPole or Atari
-network), so the readouts start with no input and learning has to wait for surrogate gradients to wake them.
+stay far below it and whole layers are nearly silent (firing rate below 0.01 in a fresh CartPole network), so the
+readouts start with almost no input and learning has to wait for surrogate gradients to wake them.
 Here the weights are drawn with a standard deviation proportional to the threshold instead,
-``gain * v_threshold / sqrt(fan_in)`` (zero bias), which gives hidden firing rates of roughly 0.1-0.3 at
+``gain * v_threshold / sqrt(fan_in)`` (zero bias), which gives hidden firing rates of roughly 0.15-0.2 at
 initialisation.
 """
 

@@ -114,19 +114,44 @@ def test_default_knobs_follow_the_seeds():
     assert ppo.policy.spiking.decoder == "last-mem" and ppo.policy.ortho_init is True
 
 
-@pytest.mark.parametrize("ortho_init", [True, False])
-def test_hidden_layers_fire_at_initialisation(ortho_init):
-    # Neither initialisation leaves a layer silent or saturated on CartPole-scale observations
-    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init), seed=0)
-    obs = th.randn(256, 4) * th.tensor([1.0, 0.5, 0.1, 0.5])
+def hidden_rates(model, obs):
     rates = []
-    for module in model.policy.mlp_extractor.modules():
-        if type(module).__name__ == "LIFNode":
-            module.register_forward_hook(lambda m, i, out: rates.append(out.mean().item()))
+    hooks = [
+        module.register_forward_hook(lambda m, i, out: rates.append(out.mean().item()))
+        for module in model.policy.mlp_extractor.modules()
+        if type(module).__name__ == "LIFNode"
+    ]
     with th.no_grad():
         model.policy(obs)
+    for hook in hooks:
+        hook.remove()
+    return rates
+
+
+CARTPOLE_OBS = th.randn(256, 4) * th.tensor([1.0, 0.5, 0.1, 0.5])
+
+
+@pytest.mark.parametrize("ortho_init", [True, False])
+def test_hidden_layers_fire_at_initialisation(ortho_init):
+    # Neither setting leaves a layer silent or saturated on CartPole-scale observations
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init), seed=0)
+    rates = hidden_rates(model, CARTPOLE_OBS)
     assert len(rates) == 4
     assert all(0.02 < rate < 0.9 for rate in rates), rates
+
+
+def test_ann_initialisations_would_leave_the_spiking_layers_silent():
+    # Why the spiking layers have their own initialisation: SB3's orthogonal one (gain sqrt(2), as ortho_init
+    # applies to hidden layers) and PyTorch's default keep the membranes below threshold
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", seed=0)
+    for reinit in (
+        lambda layer: (th.nn.init.orthogonal_(layer.weight, gain=2**0.5), th.nn.init.zeros_(layer.bias)),
+        lambda layer: layer.reset_parameters(),
+    ):
+        for layer in model.policy.mlp_extractor.modules():
+            if isinstance(layer, th.nn.Linear):
+                reinit(layer)
+        assert max(hidden_rates(model, CARTPOLE_OBS)) < 0.01
 
 
 @pytest.mark.parametrize(

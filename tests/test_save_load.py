@@ -4,11 +4,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch as th
 from envs_for_tests import ENVS
+from model_outputs import model_outputs
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO
 
@@ -17,6 +18,8 @@ import sb3_spiking  # noqa: F401  (the training side uses the plugin; the loadin
 KNOBS = dict(
     T=5, neuron="plif", tau=3.0, surrogate="sigmoid", v_threshold=0.8, detach_reset=False, decoder="mean-mem", decoder_tau=1.5
 )
+
+TESTS_DIR = Path(__file__).parent
 
 CASES = {
     "dqn-mlp": (DQN, "stable_baselines3", "SpikingMlpPolicy", "discrete", dict(buffer_size=200, learning_starts=20)),
@@ -28,22 +31,17 @@ CASES = {
 LOAD = """
 import json, sys
 import numpy as np
-import torch as th
 from {module} import {algo}
+
+sys.path.insert(0, {tests_dir!r})
+from model_outputs import model_outputs  # torch only
 
 model = {algo}.load(sys.argv[1])
 obs = np.load(sys.argv[2])
 actions, _ = model.predict(obs, deterministic=True)
 params = model.policy._get_constructor_parameters()
-with th.no_grad():
-    obs_tensor = model.policy.obs_to_tensor(obs)[0]
-    if hasattr(model, "quantile_net"):
-        outputs = model.quantile_net(obs_tensor)
-    elif hasattr(model, "q_net"):
-        outputs = model.q_net(obs_tensor)
-    else:
-        outputs = model.policy.get_distribution(obs_tensor).distribution.mean
-print(json.dumps(dict(actions=actions.tolist(), outputs=outputs.flatten().tolist(), knobs={{k: params[k] for k in {knobs}}})))
+outputs = model_outputs(model, obs)
+print(json.dumps(dict(actions=actions.tolist(), outputs=outputs.tolist(), knobs={{k: params[k] for k in {knobs}}})))
 """
 
 
@@ -57,7 +55,7 @@ def test_load_in_a_new_process_with_only_sb3(case, tmp_path):
     np.save(tmp_path / "obs.npy", obs)
     expected_actions, _ = model.predict(obs, deterministic=True)
 
-    script = textwrap.dedent(LOAD.format(module=module, algo=algo.__name__, knobs=list(KNOBS)))
+    script = textwrap.dedent(LOAD.format(module=module, algo=algo.__name__, knobs=list(KNOBS), tests_dir=str(TESTS_DIR)))
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "model.zip"), str(tmp_path / "obs.npy")],
         capture_output=True,
@@ -68,12 +66,4 @@ def test_load_in_a_new_process_with_only_sb3(case, tmp_path):
     assert "sb3_spiking" not in script
     assert loaded["knobs"] == KNOBS
     np.testing.assert_array_equal(np.array(loaded["actions"]), expected_actions)
-    with th.no_grad():
-        obs_tensor = model.policy.obs_to_tensor(obs)[0]
-        if hasattr(model, "quantile_net"):
-            outputs = model.quantile_net(obs_tensor)
-        elif hasattr(model, "q_net"):
-            outputs = model.q_net(obs_tensor)
-        else:
-            outputs = model.policy.get_distribution(obs_tensor).distribution.mean
-    np.testing.assert_allclose(np.array(loaded["outputs"]), outputs.flatten().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(loaded["outputs"]), model_outputs(model, obs), rtol=1e-5, atol=1e-6)
