@@ -4,7 +4,7 @@ Autoload of sb3-spiking: its policy names are known to SB3 as soon as ``stable_b
 The installed ``sb3_spiking_autoload.pth`` imports this small module at interpreter start-up; it only puts an
 import hook on ``sys.meta_path`` (no torch, no SB3). When ``stable_baselines3`` is imported later, the hook
 imports ``sb3_spiking``, which adds ``SpikingMlpPolicy`` & co. to every algorithm's ``policy_aliases``; when
-rl-zoo3's ``exp_manager`` is imported, it also installs :mod:`sb3_spiking.zoo` (spiking knobs in ``-optimize``).
+rl-zoo3's ``exp_manager`` is imported, it also installs :mod:`sb3_spiking.tuning.zoo` (spiking knobs in ``-optimize``).
 
 Set ``SB3_SPIKING_AUTOLOAD=0`` to switch it off. Nothing here may break start-up or an import of SB3: any
 failure becomes a warning.
@@ -19,8 +19,8 @@ ENV_VAR = "SB3_SPIKING_AUTOLOAD"
 TRIGGERS = {
     "stable_baselines3": "sb3_spiking",
     # sb3-contrib imports SB3 first, so the plugin loads while sb3_contrib is half-imported: register again at its end
-    "sb3_contrib": "sb3_spiking.registry:register_when_ready",
-    "rl_zoo3.exp_manager": "sb3_spiking.zoo",
+    "sb3_contrib": "sb3_spiking.policies.registry:register_when_ready",
+    "rl_zoo3.exp_manager": "sb3_spiking.tuning.zoo",
 }
 
 

@@ -8,6 +8,11 @@ SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, Maskab
     from stable_baselines3 import DQN
 
     model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=8, decoder="max-mem"))
+
+The package's parts: :mod:`~sb3_spiking.snn` (the spiking core), :mod:`~sb3_spiking.policies` (SB3 and
+sb3-contrib policies, the registry), :mod:`~sb3_spiking.telemetry` (spike statistics, energy),
+:mod:`~sb3_spiking.export` (NIR, TorchScript, ONNX), :mod:`~sb3_spiking.tuning` (Optuna, rl-zoo3) and
+:mod:`~sb3_spiking.demos` (classifier, grid world, the CartPole training command).
 """
 
 import logging
@@ -17,31 +22,30 @@ import sys
 # a warning for each, which says nothing about this package's CPU path
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
-from sb3_spiking import envs  # noqa: F401  (registers sb3_spiking/GridWorld-v0 with gymnasium)
-from sb3_spiking.callbacks import SpikeStatsCallback
-from sb3_spiking.contrib_policies import (
-    SpikingCnnQRDQNPolicy,
-    SpikingMaskableActorCriticCnnPolicy,
-    SpikingMaskableActorCriticPolicy,
-    SpikingMaskableMultiInputActorCriticPolicy,
-    SpikingMultiInputQRDQNPolicy,
-    SpikingQRDQNPolicy,
-)
-from sb3_spiking.energy import EnergyReport
-from sb3_spiking.monitor import SpikeStats, spike_stats
-from sb3_spiking.neurons import DECODERS, NEURONS, SURROGATES, NonSpikingReadout, SpikingConfig
+from sb3_spiking import _moved
+from sb3_spiking.demos import gridworld  # noqa: F401  (registers sb3_spiking/GridWorld-v0 with gymnasium)
 from sb3_spiking.policies import (
+    PolicyAlias,
     SpikingActorCriticCnnPolicy,
     SpikingActorCriticPolicy,
     SpikingCnnDQNPolicy,
+    SpikingCnnQRDQNPolicy,
     SpikingDQNPolicy,
+    SpikingMaskableActorCriticCnnPolicy,
+    SpikingMaskableActorCriticPolicy,
+    SpikingMaskableMultiInputActorCriticPolicy,
     SpikingMultiInputActorCriticPolicy,
     SpikingMultiInputDQNPolicy,
+    SpikingMultiInputQRDQNPolicy,
+    SpikingQRDQNPolicy,
+    register_policies,
 )
-from sb3_spiking.registry import PolicyAlias, register_policies
-from sb3_spiking.torch_layers import SpikingCombinedExtractor, SpikingFeaturesExtractor, SpikingMlpExtractor, SpikingNatureCNN
+from sb3_spiking.snn import SpikingConfig
+from sb3_spiking.telemetry import EnergyReport, SpikeStats, SpikeStatsCallback, spike_stats
 
 __version__ = "0.1.0"
+
+_moved.install()
 
 # Names that every algorithm resolves in its own policy_aliases: DQN(SpikingMlpPolicy, env), PPO(SpikingMlpPolicy, env)
 SpikingMlpPolicy = PolicyAlias("SpikingMlpPolicy")
@@ -52,14 +56,16 @@ register_policies()
 
 if "rl_zoo3.exp_manager" in sys.modules:
     # Loaded by rl-zoo3's --gym-packages: also give its -optimize the spiking knobs
-    from sb3_spiking import zoo  # noqa: F401
+    from sb3_spiking.tuning import zoo  # noqa: F401
+
+
+def __getattr__(name: str) -> object:
+    # Building blocks that this module exported before they moved (import them from sb3_spiking.snn)
+    return _moved.moved_attribute(name)
+
 
 __all__ = [
-    "DECODERS",
-    "NEURONS",
-    "SURROGATES",
     "EnergyReport",
-    "NonSpikingReadout",
     "PolicyAlias",
     "SpikeStats",
     "SpikeStatsCallback",
@@ -68,20 +74,16 @@ __all__ = [
     "SpikingCnnDQNPolicy",
     "SpikingCnnPolicy",
     "SpikingCnnQRDQNPolicy",
-    "SpikingCombinedExtractor",
     "SpikingConfig",
     "SpikingDQNPolicy",
-    "SpikingFeaturesExtractor",
     "SpikingMaskableActorCriticCnnPolicy",
     "SpikingMaskableActorCriticPolicy",
     "SpikingMaskableMultiInputActorCriticPolicy",
-    "SpikingMlpExtractor",
     "SpikingMlpPolicy",
     "SpikingMultiInputActorCriticPolicy",
     "SpikingMultiInputDQNPolicy",
     "SpikingMultiInputPolicy",
     "SpikingMultiInputQRDQNPolicy",
-    "SpikingNatureCNN",
     "SpikingQRDQNPolicy",
     "register_policies",
     "spike_stats",

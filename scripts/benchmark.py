@@ -34,8 +34,8 @@ from spikingjelly.activation_based.examples.dsqn.utils.model import DSQN
 from stable_baselines3.dqn.policies import CnnPolicy, MlpPolicy
 
 import sb3_spiking
-from sb3_spiking.neurons import DECODERS
 from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
+from sb3_spiking.snn import DECODERS
 
 ATARI = spaces.Box(0, 255, (4, 84, 84), np.uint8)
 CARTPOLE = spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -269,7 +269,7 @@ def print_report(args, device, cnn, mlp, learn) -> None:  # type: ignore[no-unty
         native = impl != "torch-reference"
         print(f"GPU: {th.cuda.get_device_name(device)}; SpikingJelly LIF kernels: {impl} (native CUDA kernels: {native})")
     else:
-        print("Neurons: sb3_spiking.fused (CPU); SpikingJelly's DSQN: its CPU reference kernels")
+        print("Neurons: sb3_spiking.snn.fused (CPU); SpikingJelly's DSQN: its CPU reference kernels")
     print(f"\n### DQN gradient step, batch {args.batch} (median ms; ratios: ours / ANN, floor, ours / DSQN)\n")
     print("| T | decoder | ours | ANN | DSQN | ours/ANN | floor | ours/DSQN | DSQN/ours | peak MiB ours / ANN / DSQN |")
     print("|---|---|---|---|---|---|---|---|---|---|")

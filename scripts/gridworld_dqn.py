@@ -13,7 +13,7 @@ import torch as th
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
-from sb3_spiking.envs import ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
+from sb3_spiking.demos.gridworld import ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -24,10 +24,10 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.preprocessing import preprocess_obs
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.callbacks import SpikeStatsCallback
+from sb3_spiking.demos.train import algorithm_kwargs
 from sb3_spiking.export import action_network, nir_readout, to_nir, to_onnx, to_torchscript
-from sb3_spiking.monitor import spike_stats
-from sb3_spiking.train import algorithm_kwargs
+from sb3_spiking.telemetry import SpikeStatsCallback
+from sb3_spiking.telemetry.stats import spike_stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -54,7 +54,7 @@ def train(args: argparse.Namespace) -> BaseAlgorithm:
             "SpikingMlpPolicy",
             "CartPole-v1",
             **algorithm_kwargs("dqn"),
-            # The agent of `python -m sb3_spiking.train --algo dqn`: IF neurons, T=8, max-mem
+            # The agent of `python -m sb3_spiking.demos.train --algo dqn`: IF neurons, T=8, max-mem
             policy_kwargs=dict(net_arch=args.net_arch, neuron=args.neuron, T=8, decoder="max-mem"),
             seed=args.seed,
         )

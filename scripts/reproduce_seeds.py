@@ -43,7 +43,7 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
     if agent not in AGENTS or policy not in POLICIES:
         raise ValueError(f"Unknown agent / policy {agent!r} / {policy!r}: valid choices are {AGENTS} / {POLICIES}")
     if agent == "dqn":
-        from sb3_spiking.train import algorithm_kwargs
+        from sb3_spiking.demos.train import algorithm_kwargs
 
         kwargs: dict[str, Any] = algorithm_kwargs("dqn")  # rl-zoo3's tuned CartPole-v1 DQN
         policy_kwargs: dict[str, Any] = dict(net_arch=[64, 64])

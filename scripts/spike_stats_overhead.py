@@ -38,10 +38,10 @@ def main() -> None:
     args = parse_args()
     th.set_num_threads(args.threads)
     hooks_before = len(torch_module._global_forward_hooks) + len(torch_module._global_forward_pre_hooks)
-    from sb3_spiking.monitor import spike_stats
+    from sb3_spiking.telemetry.stats import spike_stats
 
     hooks_after = len(torch_module._global_forward_hooks) + len(torch_module._global_forward_pre_hooks)
-    print(f"global module hooks before / after importing sb3_spiking.monitor: {hooks_before} / {hooks_after}")
+    print(f"global module hooks before / after importing sb3_spiking.telemetry: {hooks_before} / {hooks_after}")
     print("| algo | batch | never (us) | after (us) | on (us) | after / never | on / never |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for algo in (DQN, PPO):

@@ -8,8 +8,8 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.logger import configure
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.callbacks import SpikeStatsCallback
-from sb3_spiking.monitor import spike_stats
+from sb3_spiking.telemetry import SpikeStatsCallback
+from sb3_spiking.telemetry.stats import spike_stats
 
 
 def test_logs_to_csv_during_ppo_training(tmp_path):
@@ -58,7 +58,7 @@ def test_logs_at_the_requested_frequency():
 
 
 def test_rl_zoo3_callback_hyperparameter():
-    hyperparams = {"callback": [{"sb3_spiking.callbacks.SpikeStatsCallback": {"log_freq": 500, "n_obs": 64}}]}
+    hyperparams = {"callback": [{"sb3_spiking.SpikeStatsCallback": {"log_freq": 500, "n_obs": 64}}]}
     (callback,) = get_callback_list(hyperparams)
     assert isinstance(callback, SpikeStatsCallback) and (callback.log_freq, callback.n_obs) == (500, 64)
 

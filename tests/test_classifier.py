@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from sb3_spiking.classifier import NotFittedError, SpikingClassifier, main, make_toy_data
+from sb3_spiking.demos.classifier import NotFittedError, SpikingClassifier, main, make_toy_data
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +103,15 @@ def test_get_set_params():
     classifier = SpikingClassifier(T=4)
     params = classifier.get_params()
     assert params["T"] == 4 and params["decoder"] == "max-mem"
-    assert classifier.set_params(T=6, neuron="if") is classifier
-    assert classifier.T == 6 and classifier.neuron == "if"
+    assert classifier.set_params(T=6, neuron="if", epochs=3) is classifier
+    assert classifier.spiking.T == 6 and classifier.spiking.neuron == "if" and classifier.epochs == 3
+    assert classifier.get_params()["neuron"] == "if"
     with pytest.raises(ValueError, match="valid parameters"):
         classifier.set_params(depth=3)
+    with pytest.raises(ValueError, match="valid choices"):
+        classifier.set_params(neuron="hh")
+    with pytest.raises(ValueError, match="valid knobs are T, neuron"):
+        SpikingClassifier(Tee=4)
 
 
 def test_command_line(tmp_path, capsys):

@@ -6,10 +6,9 @@ from spikingjelly.activation_based import layer
 from spikingjelly.activation_based.op_counter import DispatchCounterMode, MACCounter, SynOpCounter
 from torch import nn
 
-from sb3_spiking.energy import LayerOps, energy_report, is_spike_tensor
-from sb3_spiking.monitor import spike_stats
-from sb3_spiking.neurons import IFNode, NonSpikingReadout
-from sb3_spiking.torch_layers import RepeatOverTime
+from sb3_spiking.snn import IFNode, NonSpikingReadout, RepeatOverTime
+from sb3_spiking.telemetry.energy import LayerOps, energy_report, is_spike_tensor
+from sb3_spiking.telemetry.stats import spike_stats
 
 T = 4
 

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.envs import ACTIONS, ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
+from sb3_spiking.demos.gridworld import ACTIONS, ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, GridWorld
 
 UP, DOWN, LEFT, RIGHT = range(4)
 

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from reference import reference_forward, reference_q_values
 from spikingjelly.activation_based.neuron import BaseNode
 
-from sb3_spiking.fused import fused_multi_step, fused_supported
-from sb3_spiking.neurons import DECODERS, NEURONS, SURROGATES, SpikingConfig
 from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
-from sb3_spiking.reference import reference_forward, reference_q_values
-from sb3_spiking.torch_layers import spiking_head
+from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, SpikingConfig, spiking_head
+from sb3_spiking.snn.fused import fused_multi_step, fused_supported
 
 
 def sj_multi_step(node, x_seq):

@@ -6,7 +6,7 @@ import torch as th
 from envs_for_tests import ENVS
 from stable_baselines3 import DQN, PPO
 
-from sb3_spiking.neurons import DECODERS, NEURONS
+from sb3_spiking.snn import DECODERS, NEURONS
 
 
 def assert_every_parameter_learns(module: th.nn.Module):

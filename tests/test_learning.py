@@ -7,7 +7,7 @@ return >= 475 at an evaluation.
 
 import pytest
 
-from sb3_spiking.train import SOLVED, train
+from sb3_spiking.demos.train import SOLVED, train
 
 BUDGET = 100_000
 SEED = 0

@@ -7,7 +7,7 @@ from test_energy import hand_network
 from torch import nn
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.monitor import spike_stats, spiking_layers
+from sb3_spiking.telemetry.stats import spike_stats, spiking_layers
 
 
 def all_hooks(module: nn.Module) -> int:

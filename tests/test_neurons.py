@@ -2,7 +2,7 @@ import pytest
 import torch as th
 from torch import nn
 
-from sb3_spiking.neurons import DECODERS, NEURONS, SURROGATES, NonSpikingReadout, SpikingConfig, leaky_integrator_kernel
+from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, NonSpikingReadout, SpikingConfig, leaky_integrator_kernel
 
 
 def identity_readout(n: int, T: int, decoder: str, tau: float) -> NonSpikingReadout:

@@ -6,8 +6,7 @@ from sb3_contrib import QRDQN, TRPO, MaskablePPO
 from stable_baselines3 import A2C, DQN, PPO
 
 import sb3_spiking
-from sb3_spiking import NonSpikingReadout, SpikingConfig
-from sb3_spiking.neurons import NEURONS
+from sb3_spiking.snn import NEURONS, NonSpikingReadout, SpikingConfig
 
 SMALL = {
     DQN: dict(buffer_size=500, learning_starts=50, batch_size=16, train_freq=4),

@@ -5,7 +5,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.dqn.policies import DQNPolicy
 
 import sb3_spiking
-from sb3_spiking import registry
+from sb3_spiking.policies import registry
 
 NAMES = ("SpikingMlpPolicy", "SpikingCnnPolicy", "SpikingMultiInputPolicy")
 

@@ -1,6 +1,7 @@
 """A saved spiking model loads in plain SB3 / sb3-contrib code, in a new process, with the same outputs and knobs."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -36,13 +37,33 @@ from {module} import {algo}
 sys.path.insert(0, {tests_dir!r})
 from model_outputs import model_outputs  # torch only
 
+imported_before = "sb3_spiking" in sys.modules
 model = {algo}.load(sys.argv[1])
 obs = np.load(sys.argv[2])
 actions, _ = model.predict(obs, deterministic=True)
 params = model.policy._get_constructor_parameters()
 outputs = model_outputs(model, obs)
-print(json.dumps(dict(actions=actions.tolist(), outputs=outputs.tolist(), knobs={{k: params[k] for k in {knobs}}})))
+knobs = {{k: params[k] for k in {knobs}}}
+policy = type(model.policy).__module__ + "." + type(model.policy).__name__
+print(json.dumps(dict(actions=actions.tolist(), outputs=outputs.tolist(), knobs=knobs, policy=policy, before=imported_before)))
 """
+
+# The loading process has the autoload off: only unpickling the model may bring the plugin in
+PLAIN_SB3 = dict(os.environ, SB3_SPIKING_AUTOLOAD="0")
+
+
+def load_in_plain_sb3(algo: type, module: str, model_path: Path, obs_path: Path, knobs: list) -> dict:
+    script = textwrap.dedent(LOAD.format(module=module, algo=algo.__name__, knobs=knobs, tests_dir=str(TESTS_DIR)))
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(model_path), str(obs_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=PLAIN_SB3,
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["before"] is False, "sb3_spiking was imported before the model was loaded"
+    return loaded
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -55,15 +76,30 @@ def test_load_in_a_new_process_with_only_sb3(case, tmp_path):
     np.save(tmp_path / "obs.npy", obs)
     expected_actions, _ = model.predict(obs, deterministic=True)
 
-    script = textwrap.dedent(LOAD.format(module=module, algo=algo.__name__, knobs=list(KNOBS), tests_dir=str(TESTS_DIR)))
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "model.zip"), str(tmp_path / "obs.npy")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "sb3_spiking" not in script
+    loaded = load_in_plain_sb3(algo, module, tmp_path / "model.zip", tmp_path / "obs.npy", list(KNOBS))
     assert loaded["knobs"] == KNOBS
+    assert loaded["policy"] == f"{type(model.policy).__module__}.{type(model.policy).__name__}"
     np.testing.assert_array_equal(np.array(loaded["actions"]), expected_actions)
     np.testing.assert_allclose(np.array(loaded["outputs"]), model_outputs(model, obs), rtol=1e-5, atol=1e-6)
+
+
+SAVED_BEFORE_THE_MOVE = TESTS_DIR / "data" / "saved_0.1.0"  # see tests/data/make_saved_models.py
+OLD_CASES = {
+    "dqn-cnn": (DQN, "stable_baselines3", "sb3_spiking.policies.dqn.SpikingCnnDQNPolicy"),
+    "ppo-mlp": (PPO, "stable_baselines3", "sb3_spiking.policies.actor_critic.SpikingActorCriticPolicy"),
+    "qrdqn-mlp": (QRDQN, "sb3_contrib", "sb3_spiking.policies.contrib.SpikingQRDQNPolicy"),
+}
+
+
+@pytest.mark.parametrize("case", OLD_CASES)
+def test_models_saved_by_the_flat_layout_still_load(case, tmp_path):
+    # Pickled with the old module paths (sb3_spiking.policies, sb3_spiking.contrib_policies, sb3_spiking.torch_layers)
+    algo, module, policy = OLD_CASES[case]
+    saved = np.load(SAVED_BEFORE_THE_MOVE / f"{case}.npz")
+    np.save(tmp_path / "obs.npy", saved["obs"])
+    knobs = [name for name in KNOBS if name != "decoder"]
+    loaded = load_in_plain_sb3(algo, module, SAVED_BEFORE_THE_MOVE / f"{case}.zip", tmp_path / "obs.npy", knobs)
+    assert loaded["policy"] == policy
+    assert loaded["knobs"] == {name: KNOBS[name] for name in knobs}
+    np.testing.assert_array_equal(np.array(loaded["actions"]), saved["actions"])
+    np.testing.assert_allclose(np.array(loaded["outputs"]), saved["outputs"], rtol=1e-5, atol=1e-6)

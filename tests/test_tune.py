@@ -8,7 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sb3_spiking import tune
+from sb3_spiking.tuning import tuner as tune
+from sb3_spiking.tuning.space import SPIKING_PARAMS
 
 TINY = ["--n-timesteps", "64", "--n-evaluations", "1", "--eval-episodes", "1", "--no-progress", "--T", "2", "4"]
 
@@ -41,7 +42,7 @@ def test_max_trials_counts_every_process(tmp_path):
     tune.main([*args, "--n-trials", "3", "--max-trials", "2"])  # another worker, later: nothing left to run
     trials = load(storage, "s").trials
     assert len(trials) == 2
-    assert set(trials[0].params) == set(tune.SPIKING_PARAMS)  # --no-tune-algo: only the spiking knobs
+    assert set(trials[0].params) == set(SPIKING_PARAMS)  # --no-tune-algo: only the spiking knobs
 
 
 def test_report_names_the_best_trial(tmp_path, capsys):
@@ -72,6 +73,6 @@ def test_storage_kinds(tmp_path):
 
 def test_command_line_help():
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "sb3_spiking.tune", "--help"], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "sb3_spiking.tuning", "--help"], capture_output=True, text=True, env=env)
     assert result.returncode == 0
     assert "--storage" in result.stdout and "--max-trials" in result.stdout and "--pruner" in result.stdout

@@ -14,9 +14,8 @@ from rl_zoo3 import hyperparams_opt
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO
 
-import sb3_spiking.zoo as zoo
-from sb3_spiking.contrib_policies import SpikingQRDQNPolicy
-from sb3_spiking.policies import SpikingActorCriticPolicy, SpikingCnnDQNPolicy, SpikingDQNPolicy
+import sb3_spiking.tuning.zoo as zoo
+from sb3_spiking.policies import SpikingActorCriticPolicy, SpikingCnnDQNPolicy, SpikingDQNPolicy, SpikingQRDQNPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 

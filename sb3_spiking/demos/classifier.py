@@ -6,7 +6,7 @@ The network is the one the spiking policies use: a linear encoder computed once 
 whose decoded membrane potentials are the class logits. Every forward pass starts from rest, so the network is an
 ordinary function of its input. scikit-learn is not needed.
 
-Run ``python -m sb3_spiking.classifier`` to train it on the toy task of points ``x ~ N(0, I)`` in 2-D labelled
+Run ``python -m sb3_spiking.demos.classifier`` to train it on the toy task of points ``x ~ N(0, I)`` in 2-D labelled
 ``x0 + x1 > 0``, print the loss and accuracy of every epoch and save a picture of the test predictions.
 """
 
@@ -19,8 +19,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_spiking.neurons import SpikingConfig
-from sb3_spiking.torch_layers import spiking_head
+from sb3_spiking.snn import SpikingConfig, spiking_head
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -62,60 +61,47 @@ class SpikingClassifier:
     neurons whose decoded membrane potentials are the class logits; training minimizes the cross-entropy with Adam.
 
     :param hidden_sizes: Sizes of the spiking hidden layers
-    :param T: Number of simulation time steps per sample
-    :param neuron: Hidden neuron model: ``"if"``, ``"lif"`` or ``"plif"``
-    :param tau: Membrane time constant of LIF / PLIF neurons (> 1)
-    :param surrogate: Surrogate gradient of the spike function (see :data:`sb3_spiking.neurons.SURROGATES`)
-    :param v_threshold: Firing threshold of the hidden neurons
-    :param decoder: Readout of the non-spiking output neurons (see :data:`sb3_spiking.neurons.DECODERS`)
-    :param decoder_tau: Time constant of the non-spiking output integrator (>= 1)
     :param learning_rate: Adam's learning rate
     :param epochs: Number of passes over the training data
     :param batch_size: Minibatch size
     :param random_state: Seed of the weight initialisation and of the minibatch order (None: not seeded)
     :param verbose: 1 prints the loss and accuracy of every epoch
+    :param spiking_kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (``T``, ``neuron``,
+        ``tau``, ``decoder``...), validated here; they are parameters of ``get_params`` / ``set_params`` too
     """
 
     def __init__(
         self,
         hidden_sizes: tuple[int, ...] = (64,),
-        T: int = 8,
-        neuron: str = "lif",
-        tau: float = 2.0,
-        surrogate: str = "atan",
-        v_threshold: float = 1.0,
-        decoder: str = "max-mem",
-        decoder_tau: float = 2.0,
         learning_rate: float = 1e-2,
         epochs: int = 20,
         batch_size: int = 100,
         random_state: Optional[int] = None,
         verbose: int = 0,
+        **spiking_kwargs: Any,
     ) -> None:
         self.hidden_sizes = hidden_sizes
-        self.T = T
-        self.neuron = neuron
-        self.tau = tau
-        self.surrogate = surrogate
-        self.v_threshold = v_threshold
-        self.decoder = decoder
-        self.decoder_tau = decoder_tau
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
+        self.spiking = SpikingConfig.from_kwargs(spiking_kwargs)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's parameters, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+        """The constructor's parameters, spiking knobs included, as scikit-learn's ``get_params``."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name not in ("self", "spiking_kwargs")]
+        return {**{name: getattr(self, name) for name in names}, **self.spiking.to_kwargs()}
 
     def set_params(self, **params: Any) -> "SpikingClassifier":
-        """Set constructor parameters (they take effect at the next ``fit``)."""
+        """Set constructor parameters (they take effect at the next ``fit``; spiking knobs are validated at once)."""
         valid = self.get_params()
-        for name, value in params.items():
+        for name in params:
             if name not in valid:
                 raise ValueError(f"Unknown parameter {name!r}: valid parameters are {', '.join(valid)}")
+        knobs = {name: params.pop(name) for name in list(params) if name in SpikingConfig.knobs()}
+        self.spiking = self.spiking.replace(**knobs)
+        for name, value in params.items():
             setattr(self, name, value)
         return self
 
@@ -128,15 +114,7 @@ class SpikingClassifier:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not float(self.learning_rate) > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        return SpikingConfig(
-            T=self.T,
-            neuron=self.neuron,
-            tau=self.tau,
-            surrogate=self.surrogate,
-            v_threshold=self.v_threshold,
-            decoder=self.decoder,
-            decoder_tau=self.decoder_tau,
-        )
+        return self.spiking
 
     def fit(self, X: Any, y: Any) -> "SpikingClassifier":
         """

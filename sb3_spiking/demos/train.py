@@ -1,8 +1,8 @@
 """
 Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
 
-    python -m sb3_spiking.train                      # spiking PPO, 100k steps
-    python -m sb3_spiking.train --algo dqn --ann     # the stock ANN policy, same settings
+    python -m sb3_spiking.demos.train                      # spiking PPO, 100k steps
+    python -m sb3_spiking.demos.train --algo dqn --ann     # the stock ANN policy, same settings
 
 DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO (seed 003); only
 the policy changes between the spiking and the ANN run.

@@ -3,7 +3,7 @@ An SB3 callback that logs the spike statistics and the energy estimate of a spik
 
 ::
 
-    from sb3_spiking.callbacks import SpikeStatsCallback
+    from sb3_spiking.telemetry import SpikeStatsCallback
 
     model = PPO("SpikingMlpPolicy", "CartPole-v1", tensorboard_log="runs")
     model.learn(50_000, callback=SpikeStatsCallback(log_freq=1_000))
@@ -11,7 +11,7 @@ An SB3 callback that logs the spike statistics and the energy estimate of a spik
 From rl-zoo3, in a hyperparameter file::
 
     callback:
-      - sb3_spiking.callbacks.SpikeStatsCallback:
+      - sb3_spiking.SpikeStatsCallback:
           log_freq: 1000
 """
 
@@ -24,8 +24,8 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from sb3_spiking.energy import E_AC_PJ, E_MAC_PJ
-from sb3_spiking.monitor import spike_stats
+from sb3_spiking.telemetry.energy import E_AC_PJ, E_MAC_PJ
+from sb3_spiking.telemetry.stats import spike_stats
 
 
 class SpikeStatsCallback(BaseCallback):

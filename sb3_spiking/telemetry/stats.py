@@ -3,7 +3,7 @@ Spike statistics of a spiking network, collected only when asked.
 
 ::
 
-    from sb3_spiking.monitor import spike_stats
+    from sb3_spiking.telemetry.stats import spike_stats
 
     with spike_stats(model.policy) as stats:
         model.predict(observations, deterministic=True)
@@ -33,7 +33,7 @@ import torch as th
 from spikingjelly.activation_based.neuron import BaseNode
 from torch import nn
 
-from sb3_spiking.energy import E_AC_PJ, E_MAC_PJ, SYNAPTIC_LAYERS, EnergyReport, LayerOps, energy_report
+from sb3_spiking.telemetry.energy import E_AC_PJ, E_MAC_PJ, SYNAPTIC_LAYERS, EnergyReport, LayerOps, energy_report
 
 
 def spiking_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -124,7 +124,7 @@ class SpikeStats:
 
     def energy(self, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ) -> EnergyReport:
         """
-        Synaptic operations and energy per observation, per layer and in total (see :mod:`sb3_spiking.energy`).
+        Synaptic operations and energy per observation, per layer and in total (see :mod:`sb3_spiking.telemetry.energy`).
 
         :param e_mac_pj: Energy of a multiply-accumulate in pJ
         :param e_ac_pj: Energy of an accumulate in pJ
@@ -133,7 +133,7 @@ class SpikeStats:
 
     def scalars(self, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ) -> dict[str, float]:
         """
-        Everything as flat, namespaced scalars (the keys that :class:`~sb3_spiking.callbacks.SpikeStatsCallback` logs):
+        Everything as flat, namespaced scalars (the keys that :class:`~sb3_spiking.SpikeStatsCallback` logs):
         ``spikes/rate/<layer>``, ``spikes/silent/<layer>``, ``spikes/saturated/<layer>``, ``energy/sop``,
         ``energy/mac``, ``energy/ann_mac`` (per observation), ``energy/snn_nj``, ``energy/ann_nj`` and
         ``energy/ratio_vs_ann`` (SNN / ANN energy).

@@ -9,10 +9,10 @@ Parameters that a spiking policy does not take (``activation_fn``) are fixed rat
 policy the zoo behaves exactly as without this module.
 
 The wrappers are installed when rl-zoo3 is imported with the plugin's autoload on (the default), or by
-importing this module (``--gym-packages sb3_spiking.zoo``). Narrow the search space from a module of your own
+importing this module (``--gym-packages sb3_spiking.tuning.zoo``). Narrow the search space from a module of your own
 passed with ``--gym-packages``::
 
-    import sb3_spiking.zoo as zoo
+    import sb3_spiking.tuning.zoo as zoo
 
     zoo.SEARCH_SPACE = zoo.SpikingSearchSpace(T=(8, 16), neurons=("lif",))
 """
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Optional
 import optuna
 
 from sb3_spiking.policies import SpikingPolicyMixin
-from sb3_spiking.tune import SPIKING_PARAMS, SpikingSearchSpace, sample_spiking_params
+from sb3_spiking.tuning.space import SPIKING_PARAMS, SpikingSearchSpace, sample_spiking_params
 
 # Parameters of the zoo's samplers that spiking policies do not take: fixed to this value, not sampled
 FIXED_PARAMS = {"activation_fn": "tanh"}

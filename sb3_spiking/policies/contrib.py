@@ -1,6 +1,6 @@
 """
 Spiking policies for sb3-contrib's algorithms with their own policy classes: QR-DQN and MaskablePPO
-(TRPO uses SB3's actor-critic policy, so :class:`~sb3_spiking.policies.SpikingActorCriticPolicy` serves it).
+(TRPO uses SB3's actor-critic policy, so :class:`~sb3_spiking.policies.actor_critic.SpikingActorCriticPolicy` serves it).
 """
 
 from typing import Optional
@@ -11,9 +11,8 @@ from sb3_contrib.qrdqn.policies import QRDQNPolicy, QuantileNetwork
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_spiking.neurons import SpikingConfig
-from sb3_spiking.policies import SpikingActorCriticMixin, SpikingPolicyMixin
-from sb3_spiking.torch_layers import SpikingCombinedExtractor, SpikingNatureCNN, spiking_head
+from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
+from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, spiking_head
 
 
 class SpikingQuantileNetwork(QuantileNetwork):
@@ -55,7 +54,7 @@ class SpikingQuantileNetwork(QuantileNetwork):
 class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):
     """
     Spiking policy for QR-DQN: quantiles decoded from non-spiking output neurons (``max-mem`` by default).
-    Takes :class:`QRDQNPolicy`'s parameters and the spiking knobs of :class:`~sb3_spiking.policies.SpikingPolicyMixin`.
+    Takes :class:`QRDQNPolicy`'s parameters and the spiking knobs of :class:`~sb3_spiking.policies.base.SpikingPolicyMixin`.
     """
 
     def make_quantile_net(self) -> SpikingQuantileNetwork:

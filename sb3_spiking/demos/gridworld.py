@@ -2,7 +2,7 @@
 The small grid world of seed 004, as a gymnasium environment. Importing this module registers it::
 
     import gymnasium as gym
-    import sb3_spiking.envs  # noqa: F401
+    import sb3_spiking  # noqa: F401  (registers it)
 
     env = gym.make("sb3_spiking/GridWorld-v0")
 

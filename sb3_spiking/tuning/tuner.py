@@ -1,7 +1,7 @@
 """
 Tune the spiking knobs of an SB3 agent with Optuna, without rl-zoo3::
 
-    python -m sb3_spiking.tune --algo ppo --env CartPole-v1 --n-trials 20 --n-timesteps 8000
+    python -m sb3_spiking.tuning --algo ppo --env CartPole-v1 --n-trials 20 --n-timesteps 8000
 
 A study lives in an Optuna storage, so it can be stopped and resumed, and run by several processes (or machines)
 at once: a SQLite file by default (``--storage tune.db``), a journal file (``--storage tune.log``, for processes
@@ -15,7 +15,6 @@ import argparse
 import ast
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import optuna
@@ -31,55 +30,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 import sb3_spiking  # noqa: F401  (registers the spiking policy names)
-from sb3_spiking.neurons import DECODERS, NEURONS
-
-# The spiking knobs that a trial samples; also the names of their Optuna parameters and policy kwargs
-SPIKING_PARAMS = ("T", "tau", "decoder", "neuron")
-
-
-@dataclass(frozen=True)
-class SpikingSearchSpace:
-    """
-    Where a trial samples the spiking knobs.
-
-    :param T: Choices for the number of simulation steps
-    :param tau: ``(low, high)`` of the membrane time constant, sampled log-uniformly (low > 1)
-    :param decoders: Choices for the readout, a subset of :data:`~sb3_spiking.neurons.DECODERS`
-    :param neurons: Choices for the hidden neuron model, a subset of ``"if"``, ``"lif"``, ``"plif"``
-    """
-
-    T: tuple[int, ...] = (4, 8, 16)
-    tau: tuple[float, float] = (1.5, 8.0)
-    decoders: tuple[str, ...] = DECODERS
-    neurons: tuple[str, ...] = tuple(NEURONS)
-
-    def __post_init__(self) -> None:
-        if not self.T or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in self.T):
-            raise ValueError(f"T must be a non-empty tuple of integers >= 1, got {self.T!r}")
-        low, high = self.tau
-        if not 1.0 < low <= high:
-            raise ValueError(f"tau must be (low, high) with 1 < low <= high, got {self.tau!r}")
-        for kind, values, valid in (("decoder", self.decoders, DECODERS), ("neuron", self.neurons, tuple(NEURONS))):
-            unknown = [value for value in values if value not in valid]
-            if not values or unknown:
-                raise ValueError(f"Unknown {kind} {unknown or values!r}: valid choices are {', '.join(map(repr, valid))}")
-
-
-def sample_spiking_params(trial: optuna.Trial, space: Optional[SpikingSearchSpace] = None) -> dict[str, Any]:
-    """
-    Sample the spiking knobs of a trial.
-
-    :param trial: The Optuna trial
-    :param space: Where to sample (default: :class:`SpikingSearchSpace`())
-    :return: ``T``, ``tau``, ``decoder`` and ``neuron``, as policy kwargs
-    """
-    space = SpikingSearchSpace() if space is None else space
-    return {
-        "T": trial.suggest_categorical("T", list(space.T)),
-        "tau": trial.suggest_float("tau", space.tau[0], space.tau[1], log=True),
-        "decoder": trial.suggest_categorical("decoder", list(space.decoders)),
-        "neuron": trial.suggest_categorical("neuron", list(space.neurons)),
-    }
+from sb3_spiking.snn import DECODERS, NEURONS
+from sb3_spiking.tuning.space import ALGO_SAMPLERS, SpikingSearchSpace, sample_spiking_params
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
@@ -87,36 +39,6 @@ def _algorithms() -> dict[str, type[BaseAlgorithm]]:
     from stable_baselines3 import A2C, DQN, PPO
 
     return {"a2c": A2C, "dqn": DQN, "ppo": PPO, "qrdqn": QRDQN, "trpo": TRPO}
-
-
-def _sample_on_policy(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
-        "gamma": 1.0 - trial.suggest_float("one_minus_gamma", 1e-3, 5e-2, log=True),
-    }
-
-
-def _sample_ppo(trial: optuna.Trial) -> dict[str, Any]:
-    return {**_sample_on_policy(trial), "n_epochs": trial.suggest_categorical("n_epochs", [5, 10, 20])}
-
-
-def _sample_off_policy(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
-        "gamma": 1.0 - trial.suggest_float("one_minus_gamma", 1e-3, 5e-2, log=True),
-        "exploration_fraction": trial.suggest_float("exploration_fraction", 0.05, 0.3),
-        "target_update_interval": trial.suggest_categorical("target_update_interval", [10, 100, 1000]),
-    }
-
-
-# Algorithm hyperparameters sampled next to the spiking knobs: few, with ranges that suit short trials
-ALGO_SAMPLERS: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
-    "a2c": _sample_on_policy,
-    "ppo": _sample_ppo,
-    "trpo": _sample_on_policy,
-    "dqn": _sample_off_policy,
-    "qrdqn": _sample_off_policy,
-}
 
 
 def make_storage(storage: str, heartbeat_interval: int = 60) -> Any:
@@ -232,7 +154,7 @@ def _literal_dict(text: str) -> dict[str, Any]:
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.tune", description=__doc__.split("::")[0].strip())
+    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.tuning", description=__doc__.split("::")[0].strip())
     add = parser.add_argument
     add("--algo", default="ppo", choices=sorted(ALGO_SAMPLERS), help="algorithm")
     add("--env", default="CartPole-v1", help="gymnasium environment id")
@@ -250,10 +172,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--pruner", default="median", choices=["median", "halving", "none"], help="Optuna pruner")
     add("--n-startup-trials", type=int, default=5, help="trials before TPE and the median pruner act")
     add("--seed", type=int, default=None, help="seed of the sampler and the environments")
-    add("--T", type=int, nargs="+", default=[4, 8, 16], help="choices for T")
-    add("--tau", type=float, nargs=2, default=[1.5, 8.0], metavar=("LOW", "HIGH"), help="log-uniform range of tau")
-    add("--decoders", nargs="+", default=list(DECODERS), help=f"choices for the decoder, among {', '.join(DECODERS)}")
-    add("--neurons", nargs="+", default=list(NEURONS), help=f"choices for the neuron, among {', '.join(NEURONS)}")
+    space = SpikingSearchSpace()
+    add("--T", type=int, nargs="+", default=list(space.T), help="choices for T")
+    add("--tau", type=float, nargs=2, default=list(space.tau), metavar=("LOW", "HIGH"), help="log-uniform range of tau")
+    add("--decoders", nargs="+", default=list(space.decoders), help=f"choices for the decoder, among {', '.join(DECODERS)}")
+    add("--neurons", nargs="+", default=list(space.neurons), help=f"choices for the neuron, among {', '.join(NEURONS)}")
     add("--no-tune-algo", dest="tune_algo", action="store_false", help="sample only the spiking knobs")
     add("--hyperparams", type=_literal_dict, default={}, help="fixed algorithm kwargs: 'n_steps=32 batch_size=256'")
     add("--policy-kwargs", type=_literal_dict, default={}, help="fixed policy kwargs: \"{'net_arch': [64, 64]}\"")

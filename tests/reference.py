@@ -22,8 +22,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_spiking.neurons import NonSpikingReadout
-from sb3_spiking.torch_layers import RepeatOverTime, SpikingNatureCNN
+from sb3_spiking.snn import NonSpikingReadout, RepeatOverTime, SpikingNatureCNN
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:

@@ -41,8 +41,8 @@ def builtin_policies() -> dict[str, PolicyMap]:
     from stable_baselines3.common.policies import ActorCriticPolicy
     from stable_baselines3.dqn.policies import DQNPolicy
 
-    from sb3_spiking import contrib_policies as contrib
     from sb3_spiking import policies
+    from sb3_spiking.policies import contrib
 
     return {
         "SpikingMlpPolicy": {

@@ -1,13 +1,9 @@
 """
-Spiking features extractors and hidden layers.
-
-Tensors inside a spiking network are time-major, ``[T, B, ...]``. The observation is the same at every step, so
-the first layer (the learnable encoder of direct encoding) runs once on ``[B, ...]`` and its output is repeated
-over ``T`` as a view in front of the first spiking neuron; every later layer runs on all ``T * B`` samples at
-once (SpikingJelly's multi-step mode), never in a Python loop over time or layers.
+Spiking features extractors: SB3's ``BaseFeaturesExtractor`` contract, with observations ``[B, *obs_shape]`` in
+and a spike train ``[T, B, features_dim]`` out.
 """
 
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import gymnasium as gym
 import torch as th
@@ -17,53 +13,10 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_ima
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_spiking.initialization import spiking_init_
-from sb3_spiking.neurons import NonSpikingReadout, SpikingConfig, time_major
-
-
-class RepeatOverTime(nn.Module):
-    """
-    Turns the output of an encoder layer, computed once on a static ``[B, ...]`` input, into a constant current
-    ``[T, B, ...]`` (a view, no copy). A time-major input (``extra_dims + 2`` dimensions) passes through unchanged.
-
-    :param T: Number of time steps
-    :param static_dims: Number of dimensions of a static input (2 for vectors, 4 for images)
-    """
-
-    def __init__(self, T: int, static_dims: int = 2) -> None:
-        super().__init__()
-        self.T = T
-        self.static_dims = static_dims
-
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        return time_major(x, self.T) if x.dim() == self.static_dims else x
-
-    def extra_repr(self) -> str:
-        return f"T={self.T}"
-
-
-def spiking_mlp(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> nn.Sequential:
-    """
-    Hidden spiking layers ``Linear -> neuron`` for each size in ``net_arch``, the spiking counterpart of SB3's
-    ``create_mlp``. It takes a static input ``[B, input_dim]`` (the first linear layer is then the encoder,
-    computed once) or a spike train ``[T, B, input_dim]``, and returns a spike train ``[T, B, net_arch[-1]]``.
-    With an empty ``net_arch`` it only repeats a static input over time.
-
-    :param input_dim: Size of the input features
-    :param net_arch: Sizes of the hidden layers
-    :param spiking: The spiking knobs
-    """
-    modules: list[nn.Module] = []
-    last_dim = input_dim
-    for index, size in enumerate(net_arch):
-        modules.append(nn.Linear(last_dim, size))
-        if index == 0:
-            modules.append(RepeatOverTime(spiking.T))
-        modules.append(spiking.make_neuron())
-        last_dim = size
-    if not net_arch:
-        modules.append(RepeatOverTime(spiking.T))
-    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
+from sb3_spiking.snn.config import SpikingConfig
+from sb3_spiking.snn.initialization import spiking_init_
+from sb3_spiking.snn.layers import RepeatOverTime
+from sb3_spiking.snn.readout import time_major
 
 
 class SpikingFeaturesExtractor(BaseFeaturesExtractor):
@@ -73,36 +26,21 @@ class SpikingFeaturesExtractor(BaseFeaturesExtractor):
 
     :param observation_space: Observation space
     :param features_dim: Number of features (spiking neurons) per time step
-    :param T: Number of simulation time steps
-    :param neuron: Hidden neuron model (``"if"``, ``"lif"``, ``"plif"``)
-    :param tau: Membrane time constant of LIF / PLIF neurons
-    :param surrogate: Surrogate gradient name
-    :param v_threshold: Firing threshold
-    :param detach_reset: Whether the reset is detached from the autograd graph
+    :param spiking_kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (the policy passes its
+        own; the readout's ``decoder`` and ``decoder_tau`` do not apply here)
     """
 
-    def __init__(
-        self,
-        observation_space: gym.Space,
-        features_dim: int,
-        T: int = 8,
-        neuron: str = "lif",
-        tau: float = 2.0,
-        surrogate: str = "atan",
-        v_threshold: float = 1.0,
-        detach_reset: bool = True,
-    ) -> None:
+    def __init__(self, observation_space: gym.Space, features_dim: int, **spiking_kwargs: Any) -> None:
         super().__init__(observation_space, features_dim)
-        self.spiking = SpikingConfig(
-            T=T, neuron=neuron, tau=tau, surrogate=surrogate, v_threshold=v_threshold, detach_reset=detach_reset
-        )
+        self.spiking = SpikingConfig.from_kwargs(spiking_kwargs)
 
 
 class SpikingNatureCNN(SpikingFeaturesExtractor):
     """
-    The spiking Nature-CNN of the Deep Spiking Q-Network (DSQN, seed 002): conv 32-8/4, conv 64-4/2, conv 64-3/1,
-    linear ``features_dim``, a spiking neuron after each. The first convolution is the learnable encoder: it runs
-    once per observation, and its output drives the first neurons as a constant current for ``T`` steps.
+    The spiking Nature-CNN of the Deep Spiking Q-Network (DSQN, SpikingJelly's Atari example): conv 32-8/4,
+    conv 64-4/2, conv 64-3/1, linear ``features_dim``, a spiking neuron after each. The first convolution is the
+    learnable encoder: it runs once per observation, and its output drives the first neurons as a constant current
+    for ``T`` steps.
 
     :param observation_space: An image observation space
     :param features_dim: Number of neurons in the last (linear) layer
@@ -196,47 +134,6 @@ class SpikingCombinedExtractor(SpikingFeaturesExtractor):
         return th.cat(encoded, dim=-1)
 
 
-class SpikingMlpExtractor(nn.Module):
-    """
-    Spiking counterpart of SB3's ``MlpExtractor``: separate spiking hidden layers for the policy and the value
-    function, each returning a spike train ``[T, B, latent_dim]``.
-
-    :param feature_dim: Dimension of the features (static ``[B, F]`` or spike train ``[T, B, F]``)
-    :param net_arch: Hidden sizes: a list (same for both) or ``dict(pi=[...], vf=[...])``
-    :param spiking: The spiking knobs
-    :param device: PyTorch device
-    """
-
-    def __init__(
-        self,
-        feature_dim: int,
-        net_arch: Union[list[int], dict[str, list[int]]],
-        spiking: SpikingConfig,
-        device: Union[th.device, str] = "auto",
-    ) -> None:
-        super().__init__()
-        if isinstance(net_arch, dict):
-            pi_arch, vf_arch = net_arch.get("pi", []), net_arch.get("vf", [])
-        else:
-            pi_arch = vf_arch = net_arch
-        self.policy_net = spiking_mlp(feature_dim, list(pi_arch), spiking)
-        self.value_net = spiking_mlp(feature_dim, list(vf_arch), spiking)
-        self.latent_dim_pi = pi_arch[-1] if pi_arch else feature_dim
-        self.latent_dim_vf = vf_arch[-1] if vf_arch else feature_dim
-
-    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """
-        :return: latent_policy, latent_value: spike trains ``[T, B, latent_dim]``
-        """
-        return self.forward_actor(features), self.forward_critic(features)
-
-    def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        return self.policy_net(features)
-
-    def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        return self.value_net(features)
-
-
 def spiking_extractor_kwargs(
     features_extractor_class: type[BaseFeaturesExtractor],
     features_extractor_kwargs: Optional[dict[str, Any]],
@@ -256,19 +153,3 @@ def spiking_extractor_kwargs(
             )
         kwargs.update(spiking.neuron_kwargs())
     return kwargs
-
-
-def spiking_head(input_dim: int, output_dim: int, net_arch: list[int], spiking: SpikingConfig) -> nn.Sequential:
-    """
-    Hidden spiking layers followed by the non-spiking readout: ``[B, F]`` or ``[T, B, F]`` in, ``[B, output_dim]``
-    out (Q-values, quantiles, logits...). The spiking counterpart of ``nn.Sequential(*create_mlp(...))``.
-
-    :param input_dim: Size of the input features
-    :param output_dim: Size of the real-valued output
-    :param net_arch: Sizes of the hidden spiking layers
-    :param spiking: The spiking knobs (``decoder`` and ``decoder_tau`` choose the readout)
-    """
-    hidden = spiking_mlp(input_dim, net_arch, spiking)
-    last_dim = net_arch[-1] if net_arch else input_dim
-    readout = NonSpikingReadout(nn.Linear(last_dim, output_dim), spiking.T, spiking.decoder, spiking.decoder_tau)
-    return nn.Sequential(*hidden, readout)

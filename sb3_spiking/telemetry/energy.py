@@ -180,7 +180,7 @@ def energy_report(layers: list[LayerOps], e_mac_pj: float = E_MAC_PJ, e_ac_pj: f
     """
     The energy estimate of counted layers.
 
-    :param layers: Counts of the synaptic layers (see :class:`~sb3_spiking.monitor.SpikeStats`)
+    :param layers: Counts of the synaptic layers (see :class:`~sb3_spiking.telemetry.stats.SpikeStats`)
     :param e_mac_pj: Energy of a multiply-accumulate in pJ (4.6: 32-bit float at 45 nm, Horowitz 2014)
     :param e_ac_pj: Energy of an accumulate in pJ (0.9: 32-bit float at 45 nm, Horowitz 2014)
     """

@@ -1,0 +1,48 @@
+"""
+Export a spiking policy's action path: to NIR (:func:`to_nir`, with :func:`run_nir`, a small simulator for the
+round trip) for neuromorphic hardware and simulators, and to TorchScript / ONNX (:func:`to_torchscript`,
+:func:`to_onnx`) for deployment without SB3.
+
+Each name is imported when first used, so TorchScript works without the optional ``nir`` package and a missing
+package is an error that names the extra to install (``pip install "sb3-spiking[extra]"``).
+"""
+
+import importlib
+from typing import Any
+
+# Name -> the module that defines it
+_WHERE = {
+    "NIR_EXPRESSIBLE_DECODERS": "nir_graph",
+    "READOUTS": "nir_graph",
+    "action_network": "nir_graph",
+    "to_nir": "nir_graph",
+    "nir_readout": "nir_sim",
+    "run_nir": "nir_sim",
+    "DeterministicActor": "torchscript",
+    "UnrolledNeuron": "torchscript",
+    "to_onnx": "torchscript",
+    "to_torchscript": "torchscript",
+}
+# Optional packages the export modules import, and the extra that installs them
+_EXTRA = {"nir": "extra", "onnx": "extra", "onnxscript": "extra"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
+    except ModuleNotFoundError as error:
+        if error.name not in _EXTRA:
+            raise
+        raise ImportError(
+            f"sb3_spiking.export.{name} needs the optional package {error.name!r}: "
+            f'pip install "sb3-spiking[{_EXTRA[error.name]}]"'
+        ) from error
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,129 @@
+"""
+What every spiking policy adds to its SB3 base class (the spiking knobs, the spiking features extractor, acting
+without autograd), and the spiking actor-critic that A2C, PPO, TRPO and MaskablePPO share.
+"""
+
+from typing import Any
+
+import gymnasium as gym
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import StateDependentNoiseDistribution
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from sb3_spiking.snn import (
+    NonSpikingReadout,
+    SpikingCombinedExtractor,
+    SpikingConfig,
+    SpikingFeaturesExtractor,
+    SpikingMlpExtractor,
+    SpikingNatureCNN,
+    spiking_extractor_kwargs,
+    spiking_init_,
+)
+
+
+class SpikingPolicyMixin:
+    """
+    What every spiking policy adds to its SB3 base class: the spiking knobs as keywords (validated here, saved by
+    ``_get_constructor_parameters``), passed on to a spiking features extractor.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule
+    :param kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (``T``, ``neuron``, ``tau``,
+        ``decoder``...; ``decoder`` defaults to the class's ``default_decoder``: ``max-mem`` for Q-networks,
+        ``last-mem`` for actor-critic) and the parameters of the SB3 base policy (``net_arch``,
+        ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons are the activations
+    """
+
+    default_decoder = "max-mem"
+    default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
+    spiking: SpikingConfig
+    features_extractor_class: type[BaseFeaturesExtractor]
+    features_extractor_kwargs: dict[str, Any]
+    observation_space: gym.Space
+
+    def __init__(
+        self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any
+    ) -> None:
+        if "activation_fn" in kwargs:
+            raise ValueError(
+                "Spiking policies take no activation_fn: their activations are spiking neurons, "
+                "chosen with neuron='if', 'lif' or 'plif'."
+            )
+        self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder)
+        extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
+        if isinstance(observation_space, spaces.Dict) and not issubclass(extractor_class, SpikingCombinedExtractor):
+            raise ValueError(
+                f"Dict observation spaces need SpikingMultiInputPolicy (or a Dict-aware features_extractor_class), "
+                f"not {type(self).__name__} with {extractor_class.__name__}."
+            )
+        if kwargs.get("net_arch") is None and issubclass(extractor_class, SpikingNatureCNN):
+            # As SB3 does for NatureCNN: its last spiking layer feeds the readout directly (the DSQN layout)
+            kwargs["net_arch"] = []
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
+
+    def make_features_extractor(self) -> BaseFeaturesExtractor:
+        """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
+        kwargs = spiking_extractor_kwargs(self.features_extractor_class, self.features_extractor_kwargs, self.spiking)
+        return self.features_extractor_class(self.observation_space, **kwargs)
+
+    def _predict(self, *args: Any, **kwargs: Any) -> th.Tensor:
+        # Acting needs no autograd at all (SB3's predict() turns the result into numpy)
+        with th.inference_mode():
+            return super()._predict(*args, **kwargs)  # type: ignore[misc]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data.pop("activation_fn", None)
+        data.update(self.spiking.to_kwargs())
+        return data
+
+
+class SpikingActorCriticMixin(SpikingPolicyMixin):
+    """
+    Spiking actor-critic: spiking hidden layers for the policy and the value function, and non-spiking readouts
+    for the action distribution's parameters (logits, Gaussian means; the log-std stays a free parameter as in
+    SB3) and for the value. ``ortho_init`` keeps SB3's default (True) and applies to the readouts (gain 0.01
+    for the action layer, 1 for the value layer); the layers that drive spiking neurons always keep their
+    threshold-aware initialisation (:func:`~sb3_spiking.snn.initialization.spiking_init_`): SB3's orthogonal one,
+    made for ReLU/Tanh units, would leave them silent.
+    """
+
+    default_decoder = "last-mem"
+    mlp_extractor: SpikingMlpExtractor
+    action_net: nn.Module
+    value_net: nn.Module
+    features_dim: int
+    net_arch: Any
+    device: Any
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = SpikingMlpExtractor(self.features_dim, self.net_arch, self.spiking, device=self.device)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)  # type: ignore[misc]
+        if self.ortho_init:
+            # SB3 just re-initialised every layer orthogonally for ReLU/Tanh units, which would leave the spiking
+            # layers silent: give the layers that drive spiking neurons their own initialisation back
+            for module in {self.features_extractor, self.pi_features_extractor, self.vf_features_extractor}:
+                if isinstance(module, SpikingFeaturesExtractor):
+                    spiking_init_(module, self.spiking.v_threshold)
+            spiking_init_(self.mlp_extractor, self.spiking.v_threshold)
+        # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
+        # The wrapped layers are the same objects, so the optimizer already holds their parameters.
+        self.action_net = self._readout(self.action_net)
+        self.value_net = self._readout(self.value_net)
+
+    def _readout(self, linear: nn.Module) -> NonSpikingReadout:
+        return NonSpikingReadout(linear, self.spiking.T, self.spiking.decoder, self.spiking.decoder_tau)
+
+    def _get_action_dist_from_latent(self, latent_pi):  # type: ignore[no-untyped-def]
+        if isinstance(self.action_dist, StateDependentNoiseDistribution):  # type: ignore[attr-defined]
+            # gSDE's exploration noise depends on the latent features: give it the firing rates
+            mean_actions = self.action_net(latent_pi)
+            return self.action_dist.proba_distribution(mean_actions, self.log_std, latent_pi.mean(dim=0))  # type: ignore
+        return super()._get_action_dist_from_latent(latent_pi)  # type: ignore[misc]

@@ -1,0 +1,73 @@
+"""
+Spiking policies for SB3's DQN: the Deep Spiking Q-Network (DSQN), whose Q-values are the decoded membrane
+potentials of non-spiking output neurons.
+"""
+
+from typing import Optional
+
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+from torch import nn
+
+from sb3_spiking.policies.base import SpikingPolicyMixin
+from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, spiking_head
+
+
+class SpikingQNetwork(QNetwork):
+    """
+    Action-value network whose hidden layers spike and whose Q-values are read from non-spiking output neurons.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param features_extractor: Features extractor (static ``[B, F]`` or spiking ``[T, B, F]`` features)
+    :param features_dim: Number of features
+    :param net_arch: Sizes of the hidden spiking layers
+    :param activation_fn: Unused (kept for SB3's ``net_args``): the activations are spiking neurons
+    :param normalize_images: Whether to normalize images or not, dividing by 255.0 (True by default)
+    :param spiking: The spiking knobs
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        net_arch: Optional[list[int]] = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        spiking: Optional[SpikingConfig] = None,
+    ) -> None:
+        # net_arch=[] keeps the throw-away ANN head that the parent builds as small as possible
+        super().__init__(
+            observation_space, action_space, features_extractor, features_dim, [], activation_fn, normalize_images
+        )
+        self.net_arch = [64, 64] if net_arch is None else net_arch
+        self.spiking = SpikingConfig() if spiking is None else spiking
+        self.q_net = spiking_head(self.features_dim, int(self.action_space.n), self.net_arch, self.spiking)
+
+
+class SpikingDQNPolicy(SpikingPolicyMixin, DQNPolicy):
+    """
+    Spiking policy for DQN (the Deep Spiking Q-Network, DSQN): its Q-values are the decoded membrane potentials
+    of non-spiking output neurons (``max-mem`` by default). Takes :class:`DQNPolicy`'s parameters and the spiking
+    knobs of :class:`SpikingPolicyMixin`.
+    """
+
+    def make_q_net(self) -> SpikingQNetwork:
+        # Make sure we always have separate networks for features extractors etc
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return SpikingQNetwork(**net_args, spiking=self.spiking).to(self.device)
+
+
+class SpikingCnnDQNPolicy(SpikingDQNPolicy):
+    """Spiking DQN policy for image observations: the DSQN network (:class:`SpikingNatureCNN`)."""
+
+    default_features_extractor_class = SpikingNatureCNN
+
+
+class SpikingMultiInputDQNPolicy(SpikingDQNPolicy):
+    """Spiking DQN policy for Dict observations (:class:`SpikingCombinedExtractor`)."""
+
+    default_features_extractor_class = SpikingCombinedExtractor

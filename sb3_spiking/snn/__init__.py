@@ -1,0 +1,40 @@
+"""
+The spiking core: the knobs (:class:`SpikingConfig`), SpikingJelly's neurons made stateless, the fused CPU update,
+the threshold-aware initialisation, the non-spiking readout, hidden layers and features extractors.
+
+It imports nothing else of the package; the policies, telemetry, export and tuning build on it.
+"""
+
+from sb3_spiking.snn.config import DECODERS, SpikingConfig
+from sb3_spiking.snn.extractors import (
+    SpikingCombinedExtractor,
+    SpikingFeaturesExtractor,
+    SpikingNatureCNN,
+    spiking_extractor_kwargs,
+)
+from sb3_spiking.snn.initialization import spiking_init_
+from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp
+from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
+from sb3_spiking.snn.readout import NonSpikingReadout, leaky_integrator_kernel, time_major
+
+__all__ = [
+    "DECODERS",
+    "NEURONS",
+    "SURROGATES",
+    "IFNode",
+    "LIFNode",
+    "NonSpikingReadout",
+    "ParametricLIFNode",
+    "RepeatOverTime",
+    "SpikingCombinedExtractor",
+    "SpikingConfig",
+    "SpikingFeaturesExtractor",
+    "SpikingMlpExtractor",
+    "SpikingNatureCNN",
+    "leaky_integrator_kernel",
+    "spiking_extractor_kwargs",
+    "spiking_head",
+    "spiking_init_",
+    "spiking_mlp",
+    "time_major",
+]

@@ -1,0 +1,123 @@
+"""
+The spiking knobs, defined once: :class:`SpikingConfig` holds each knob's name, default, validation and doc.
+
+Policies, features extractors, the classifier and the tuner's search space all take their knobs from it; users
+pass them as plain keywords (``policy_kwargs=dict(T=8, neuron="lif")``), and saved models keep them.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from spikingjelly.activation_based import neuron as sj_neuron
+
+from sb3_spiking.snn.neurons import NEURONS, SURROGATES
+
+DECODERS = ("last-mem", "max-mem", "max-abs-mem", "mean-mem", "fr-mlp")
+
+
+def choice(kind: str, value: Any, choices: Any) -> str:
+    """``value`` if it is one of ``choices``, else a ``ValueError`` that lists them."""
+    if value not in choices:
+        raise ValueError(f"Unknown {kind} {value!r}: valid choices are {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class SpikingConfig:
+    """
+    The spiking knobs of a network, validated once. Every field is also a keyword of the spiking policies,
+    features extractors and the classifier (taken from their ``**kwargs`` by :meth:`pop_from`), saved with the model.
+
+    :param T: Number of simulation time steps per observation (>= 1)
+    :param neuron: Hidden neuron model: ``"if"``, ``"lif"`` or ``"plif"`` (learnable time constant)
+    :param tau: Membrane time constant of LIF / PLIF neurons (initial value for PLIF), > 1
+    :param surrogate: Surrogate gradient of the spike function, one of :data:`SURROGATES`
+    :param v_threshold: Firing threshold (> 0); neurons reset to 0 after a spike
+    :param detach_reset: Whether the reset is detached from the autograd graph
+    :param decoder: How the non-spiking output layer is read out, one of :data:`DECODERS`
+    :param decoder_tau: Time constant of the non-spiking output integrator (>= 1; 1 makes it follow its input)
+    """
+
+    T: int = 8
+    neuron: str = "lif"
+    tau: float = 2.0
+    surrogate: str = "atan"
+    v_threshold: float = 1.0
+    detach_reset: bool = True
+    decoder: str = "max-mem"
+    decoder_tau: float = 2.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1:
+            raise ValueError(f"T must be an integer >= 1 (number of simulation steps), got {self.T!r}")
+        choice("neuron", self.neuron, NEURONS)
+        choice("surrogate", self.surrogate, SURROGATES)
+        choice("decoder", self.decoder, DECODERS)
+        if self.neuron in ("lif", "plif") and not float(self.tau) > 1.0:
+            raise ValueError(f"tau must be > 1 for the {self.neuron!r} neuron (membrane time constant), got {self.tau!r}")
+        if not float(self.v_threshold) > 0.0:
+            raise ValueError(f"v_threshold must be > 0, got {self.v_threshold!r}")
+        if not float(self.decoder_tau) >= 1.0:
+            raise ValueError(f"decoder_tau must be >= 1 (time constant of the non-spiking readout), got {self.decoder_tau!r}")
+        if not isinstance(self.detach_reset, bool):
+            raise ValueError(f"detach_reset must be True or False, got {self.detach_reset!r}")
+
+    @classmethod
+    def knobs(cls) -> tuple[str, ...]:
+        """The names of the knobs."""
+        return tuple(field.name for field in fields(cls))
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any], **defaults: Any) -> "SpikingConfig":
+        """
+        Take the spiking knobs out of a dict of keyword arguments (the rest stays in it) and validate them.
+
+        :param kwargs: Keyword arguments, e.g. a policy's ``**kwargs``; the knobs are removed from it
+        :param defaults: Defaults of the caller that differ from the class's (e.g. ``decoder="last-mem"``);
+            a knob given as ``None`` takes its default
+        """
+        given = {name: kwargs.pop(name) for name in cls.knobs() if name in kwargs}
+        return cls(**{**defaults, **{name: value for name, value in given.items() if value is not None}})
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any], **defaults: Any) -> "SpikingConfig":
+        """
+        Validate keyword arguments that must all be spiking knobs.
+
+        :param kwargs: The knobs by name; another name is a ``ValueError`` that lists the valid ones
+        :param defaults: See :meth:`pop_from`
+        """
+        rest = dict(kwargs)
+        config = cls.pop_from(rest, **defaults)
+        if rest:
+            raise ValueError(f"Unknown spiking knob(s) {sorted(rest)}: valid knobs are {', '.join(cls.knobs())}")
+        return config
+
+    def replace(self, **changes: Any) -> "SpikingConfig":
+        """A copy with some knobs changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """The knobs as keyword arguments."""
+        return asdict(self)
+
+    def neuron_kwargs(self) -> dict[str, Any]:
+        """The knobs that spiking hidden layers (features extractors) take: all but the decoder's."""
+        kwargs = self.to_kwargs()
+        del kwargs["decoder"], kwargs["decoder_tau"]
+        return kwargs
+
+    def make_neuron(self) -> sj_neuron.BaseNode:
+        """A fresh multi-step spiking neuron layer with these settings."""
+        kwargs: dict[str, Any] = dict(
+            v_threshold=float(self.v_threshold),
+            v_reset=0.0,
+            surrogate_function=SURROGATES[self.surrogate](),
+            detach_reset=self.detach_reset,
+            step_mode="m",
+        )
+        if self.neuron == "lif":
+            kwargs["tau"] = float(self.tau)
+        elif self.neuron == "plif":
+            kwargs["init_tau"] = float(self.tau)
+        return NEURONS[self.neuron](**kwargs)
