@@ -3,12 +3,16 @@ Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
 
     python -m sb3_spiking.demos.train                      # spiking PPO, 100k steps
     python -m sb3_spiking.demos.train --algo dqn --ann     # the stock ANN policy, same settings
+    python -m sb3_spiking.demos.train --out docs/train_ppo.txt   # also saves what it prints
 
 DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO (seed 003); only
 the policy changes between the spiking and the ANN run.
 """
 
 import argparse
+import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -16,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -71,45 +75,6 @@ SPIKING_KNOBS: dict[str, dict[str, Any]] = {
 }
 
 
-class EvalUntilSolved(BaseCallback):
-    """
-    Every ``eval_freq`` steps, evaluate the deterministic policy; remember the first step at which the mean
-    return reached ``threshold`` and stop training there.
-
-    :param eval_env: Environment to evaluate on
-    :param eval_freq: Evaluate every this many environment steps
-    :param n_eval_episodes: Episodes per evaluation
-    :param threshold: Mean return that counts as solved
-    :param verbose: 1 to print each evaluation
-    """
-
-    def __init__(
-        self, eval_env, eval_freq: int = 5000, n_eval_episodes: int = 10, threshold: float = SOLVED, verbose: int = 0
-    ):
-        super().__init__(verbose)
-        self.eval_env = eval_env
-        self.eval_freq = eval_freq
-        self.n_eval_episodes = n_eval_episodes
-        self.threshold = threshold
-        self.solved_at: Optional[int] = None
-        self.history: list[tuple[int, float]] = []
-        self._next_eval = eval_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps < self._next_eval:
-            return True
-        self._next_eval += self.eval_freq
-        mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes)
-        self.history.append((self.num_timesteps, float(mean_return)))
-        self.logger.record("eval/mean_reward", mean_return)
-        if self.verbose:
-            print(f"  step {self.num_timesteps:>7d}  eval mean return {mean_return:7.1f}", flush=True)
-        if mean_return >= self.threshold:
-            self.solved_at = self.num_timesteps
-            return False
-        return True
-
-
 @dataclass
 class Result:
     """What one training run gives: the step at which it solved the task (or None), final mean return and std."""
@@ -130,18 +95,23 @@ def train(
     n_eval_episodes: int = 10,
     spiking_kwargs: Optional[dict[str, Any]] = None,
     verbose: int = 0,
+    log_path: Optional[str] = None,
 ) -> Result:
     """
     Train on CartPole-v1, stopping as soon as an evaluation reaches a mean return of 475, then evaluate on 20 episodes.
+
+    The evaluations are SB3's :class:`~stable_baselines3.common.callbacks.EvalCallback` (deterministic actions) with
+    :class:`~stable_baselines3.common.callbacks.StopTrainingOnRewardThreshold`.
 
     :param algo: ``"dqn"`` or ``"ppo"``
     :param spiking: Spiking policy (``SpikingMlpPolicy``) or SB3's ``MlpPolicy``
     :param total_timesteps: Environment step budget
     :param seed: Random seed
-    :param eval_freq: Evaluate every this many steps
+    :param eval_freq: Evaluate every this many environment steps (summed over the training environments)
     :param n_eval_episodes: Episodes per intermediate evaluation
     :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) over the defaults of :data:`SPIKING_KNOBS`
     :param verbose: 1 to print each evaluation
+    :param log_path: Folder for the EvalCallback's ``evaluations.npz`` (a temporary folder if None)
     """
     if algo not in ALGOS:
         raise ValueError(f"Unknown algo {algo!r}: valid choices are {sorted(ALGOS)}")
@@ -155,15 +125,29 @@ def train(
     model = ALGOS[algo](
         "SpikingMlpPolicy" if spiking else "MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, **settings
     )
-    callback = EvalUntilSolved(eval_env, eval_freq=eval_freq, n_eval_episodes=n_eval_episodes, verbose=verbose)
-    start = time.perf_counter()
-    model.learn(total_timesteps, callback=callback)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        # EvalCallback counts calls, one per vectorised step of n_envs environment steps
+        callback = EvalCallback(
+            eval_env,
+            callback_on_new_best=StopTrainingOnRewardThreshold(SOLVED, verbose=verbose),
+            n_eval_episodes=n_eval_episodes,
+            eval_freq=max(eval_freq // n_envs, 1),
+            log_path=log_path or tmp,
+            verbose=verbose,
+        )
+        start = time.perf_counter()
+        model.learn(total_timesteps, callback=callback)
+        seconds = time.perf_counter() - start
+    history = [
+        (int(step), float(np.mean(returns)))
+        for step, returns in zip(callback.evaluations_timesteps, callback.evaluations_results)
+    ]
+    solved_at = history[-1][0] if history and history[-1][1] >= SOLVED else None
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, return_episode_rewards=True)
-    return Result(callback.solved_at, float(np.mean(returns)), float(np.std(returns)), seconds, callback.history)
+    return Result(solved_at, float(np.mean(returns)), float(np.std(returns)), seconds, history)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[list[str]] = None) -> Result:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="SB3 algorithm")
     parser.add_argument("--ann", action="store_true", help="train SB3's stock MlpPolicy instead of the spiking one")
@@ -172,20 +156,29 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--T", type=int, help="simulation time steps per observation (default: 8 for DQN, 16 for PPO)")
     parser.add_argument("--neuron", help="hidden neuron: if, lif, plif (default: if)")
     parser.add_argument("--decoder", help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
+    parser.add_argument("--out", help="also write the command, every evaluation and the summary to this text file")
     args = parser.parse_args(argv)
 
     given = dict(T=args.T, neuron=args.neuron, decoder=args.decoder)
     spiking_kwargs = {key: value for key, value in given.items() if value is not None}
     policy = "MlpPolicy" if args.ann else f"SpikingMlpPolicy {dict(SPIKING_KNOBS[args.algo], **spiking_kwargs)}"
-    print(
-        f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})", flush=True
-    )
+    header = f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})"
+    print(header, flush=True)
     result = train(args.algo, not args.ann, args.steps, args.seed, spiking_kwargs=spiking_kwargs, verbose=1)
     solved = f"reached {SOLVED:.0f} at step {result.solved_at}" if result.solved_at else f"did not reach {SOLVED:.0f}"
-    print(
+    summary = (
         f"{policy}: {solved}; final mean return {result.mean_return:.1f} +- {result.std_return:.1f} "
         f"over 20 episodes; {result.seconds:.0f} s of training"
     )
+    print(summary)
+    if args.out:
+        command = "python -m sb3_spiking.demos.train " + " ".join(sys.argv[1:] if argv is None else argv)
+        evaluations = [f"  step {step:>7d}  eval mean return {value:7.1f}" for step, value in result.history]
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as file:
+            file.write("\n".join([f"$ {command.strip()}", header, *evaluations, summary]) + "\n")
+        print(f"Wrote {args.out}")
+    return result
 
 
 if __name__ == "__main__":
