@@ -1,16 +1,17 @@
 """
-The seed agents on CartPole-v1, each with the stock ANN policy and its spiking counterpart under the same settings.
+Reference CartPole-v1 agents, each with the stock ANN policy and its spiking counterpart under the same settings.
 
-- ``dqn``: the DQN of seeds 000 / 001 (a 64-64 Q-network), with rl-zoo3's tuned CartPole-v1 settings; the spiking
-  policy is the DSQN of seed 002 (LIF neurons, T=8, ``max-mem`` readout).
-- ``a2c``: seed 000's actor-critic ("A3C"): SB3's A2C with rl-zoo3's CartPole-v1 settings (8 environments) and
-  seed 000's 64-64 networks; the spiking policy has IF neurons, T=16 and a ``last-mem`` readout.
-- ``ppo``: seed 003's spiking PPO: one hidden layer of 32 IF neurons per network, a non-spiking LIF readout with
-  tau=2 read at the last of T=16 steps, lr 1e-3, 128 steps per environment, clip 0.2; the ANN has the same
-  32-unit hidden layers.
+- ``dqn``: the DQN of the PyTorch CartPole DQN tutorials (a 64-64 Q-network), with rl-zoo3's tuned CartPole-v1
+  settings; the spiking policy has the readout of SpikingJelly's DSQN (LIF neurons, T=8, ``max-mem``).
+- ``a2c``: the actor-critic ("A3C") of a PyTorch RL tutorial: SB3's A2C with rl-zoo3's CartPole-v1 settings
+  (8 environments) and 64-64 networks; the spiking policy has IF neurons, T=16 and a ``last-mem`` readout.
+- ``ppo``: SpikingJelly's spiking PPO example, the settings of ``python -m sb3_spiking.demos.train``: one hidden
+  layer of 32 IF neurons per network, a non-spiking LIF readout with tau=2 read at the last of T=16 steps, lr 1e-3,
+  128 steps per environment, clip 0.2; the ANN has the same 32-unit hidden layers.
 
-Every run is evaluated (deterministic actions) during training; the script writes a markdown table (mean return
-+- std over seeds, steps to solve, wall time), a learning-curve PNG and the raw results as JSON::
+Every run is evaluated by SB3's ``EvalCallback`` (deterministic actions) during training; the script writes a
+markdown table (mean return +- std over seeds, steps to solve, wall time), a learning-curve PNG and the raw results as
+JSON::
 
     nice -n 10 python scripts/reproduce_seeds.py --jobs 2            # all of it: docs/seeds_cartpole.{md,png,json}
     python scripts/reproduce_seeds.py --quick --out /tmp/seeds      # a smoke run of every agent, seconds
@@ -30,7 +31,8 @@ ENV_ID = "CartPole-v1"
 SOLVED = 475.0  # CartPole-v1's reward threshold
 AGENTS = ("dqn", "a2c", "ppo")
 POLICIES = ("ann", "snn")
-SEED_OF_AGENT = {"dqn": "000 / 001", "a2c": "000 (A3C)", "ppo": "003"}
+# Where each agent comes from, as the table and the plot name it
+SOURCE_OF_AGENT = {"dqn": "PyTorch DQN tutorials", "a2c": "actor-critic (A3C) tutorial", "ppo": "SpikingJelly spiking PPO"}
 
 
 def agent_settings(agent: str, policy: str) -> dict[str, Any]:
@@ -40,11 +42,11 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
     :param agent: ``"dqn"``, ``"a2c"`` or ``"ppo"``
     :param policy: ``"ann"`` (SB3's stock policy) or ``"snn"`` (the spiking policy, same settings)
     """
+    from sb3_spiking.demos.train import CARTPOLE_SETTINGS, SPIKING_KNOBS, algorithm_kwargs
+
     if agent not in AGENTS or policy not in POLICIES:
         raise ValueError(f"Unknown agent / policy {agent!r} / {policy!r}: valid choices are {AGENTS} / {POLICIES}")
     if agent == "dqn":
-        from sb3_spiking.demos.train import algorithm_kwargs
-
         kwargs: dict[str, Any] = algorithm_kwargs("dqn")  # rl-zoo3's tuned CartPole-v1 DQN
         policy_kwargs: dict[str, Any] = dict(net_arch=[64, 64])
         spiking: dict[str, Any] = dict(T=8, neuron="lif", decoder="max-mem")
@@ -52,15 +54,15 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
     elif agent == "a2c":
         kwargs = dict(ent_coef=0.0)
         policy_kwargs = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]))
-        # IF neurons, as in seed 003: under the orthogonal initialisation, CartPole's small inputs leave a 64-64 LIF
-        # network nearly silent at first, and A2C's policy then collapses onto one action
+        # IF neurons, as in SpikingJelly's spiking PPO: under the orthogonal initialisation, CartPole's small inputs
+        # leave a 64-64 LIF network nearly silent at first, and A2C's policy then collapses onto one action
         spiking = dict(T=16, neuron="if", decoder="last-mem")
         n_envs, steps = 8, 50_000
-    else:
-        kwargs = dict(learning_rate=1e-3, n_steps=128, batch_size=128, n_epochs=10, clip_range=0.2, ent_coef=0.001)
-        policy_kwargs = dict(net_arch=dict(pi=[32], vf=[32]))
-        spiking = dict(T=16, neuron="if", decoder="last-mem", decoder_tau=2.0)
-        n_envs, steps = 4, 40_000
+    else:  # the train command's PPO: SpikingJelly's spiking PPO example
+        kwargs = algorithm_kwargs("ppo")
+        policy_kwargs = dict(CARTPOLE_SETTINGS["ppo"]["policy_kwargs"])
+        spiking = dict(SPIKING_KNOBS["ppo"])
+        n_envs, steps = CARTPOLE_SETTINGS["ppo"]["n_envs"], 40_000
     if policy == "snn":
         policy_kwargs.update(spiking)
     return dict(
@@ -73,10 +75,12 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one agent with one seed, evaluating it every ``eval_freq`` steps; returns its learning curve."""
+    """Train one agent with one seed, evaluated by SB3's EvalCallback every ``eval_freq`` steps; its learning curve."""
+    import tempfile
+
     import torch as th
     from stable_baselines3 import A2C, DQN, PPO
-    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -87,38 +91,39 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     steps = job["steps"] or settings["steps"]
     seed = job["seed"]
 
-    class Evaluate(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.eval_env = make_vec_env(ENV_ID, n_envs=1, seed=10_000 + seed)
-            self.next_eval = 0
-            self.curve: list[tuple[int, float]] = []
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next_eval:
-                self.next_eval += job["eval_freq"]
-                returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=job["eval_episodes"])
-                self.curve.append((self.num_timesteps, float(np.mean(returns))))
-            return True
-
     algo = {"DQN": DQN, "A2C": A2C, "PPO": PPO}[settings["algo"]]
     env = make_vec_env(ENV_ID, n_envs=settings["n_envs"], seed=seed)
+    eval_env = make_vec_env(ENV_ID, n_envs=1, seed=10_000 + seed)
     model = algo(settings["policy"], env, seed=seed, device="cpu", **settings["kwargs"])
-    evaluate = Evaluate()
-    start = time.perf_counter()
-    model.learn(steps, callback=evaluate)
-    wall = time.perf_counter() - start
-    final, _ = evaluate_policy(model, evaluate.eval_env, n_eval_episodes=job["final_episodes"])
-    curve = [*evaluate.curve, (model.num_timesteps, float(np.mean(final)))]
+    # The untrained policy, the first point of the curve
+    untrained, _ = evaluate_policy(model, eval_env, n_eval_episodes=job["eval_episodes"])
+    with tempfile.TemporaryDirectory() as log_path:
+        # EvalCallback counts calls, one per vectorised step of n_envs environment steps
+        evaluate = EvalCallback(
+            eval_env,
+            n_eval_episodes=job["eval_episodes"],
+            eval_freq=max(job["eval_freq"] // settings["n_envs"], 1),
+            log_path=log_path,
+            verbose=0,
+        )
+        start = time.perf_counter()
+        model.learn(steps, callback=evaluate)
+        wall = time.perf_counter() - start
+    final, _ = evaluate_policy(model, eval_env, n_eval_episodes=job["final_episodes"])
+    evaluations = [
+        (int(step), float(np.mean(returns)))
+        for step, returns in zip(evaluate.evaluations_timesteps, evaluate.evaluations_results)
+    ]
+    curve = [(0, float(untrained)), *evaluations, (model.num_timesteps, float(final))]
     # The untrained policy's evaluation does not count: a fixed random policy sometimes balances the pole by chance
     solved = next((step for step, value in curve[1:] if value >= SOLVED), None)
-    return dict(job, steps=model.num_timesteps, curve=curve, final=float(np.mean(final)), solved_at=solved, wall_s=wall)
+    return dict(job, steps=model.num_timesteps, curve=curve, final=float(final), solved_at=solved, wall_s=wall)
 
 
 def summarize(results: list[dict[str, Any]]) -> str:
     """The markdown table: one row per agent and policy, statistics over seeds."""
     lines = [
-        "| Seed | Agent | Policy | Runs | Env steps | Final return (mean +- std over runs) | Solved (>= 475) | "
+        "| Reference | Agent | Policy | Runs | Env steps | Final return (mean +- std over runs) | Solved (>= 475) | "
         "Steps to solve (median) | Wall time per run (s) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -134,7 +139,7 @@ def summarize(results: list[dict[str, Any]]) -> str:
                 to_solve = f"{int(np.median(solved)):,} ({len(solved)} solved), " + to_solve
             label = "SNN (" + agent_settings(agent, "snn")["policy"] + ")" if policy == "snn" else "ANN (MlpPolicy)"
             lines.append(
-                f"| {SEED_OF_AGENT[agent]} | {agent.upper()} | {label} | {len(runs)} | {runs[0]['steps']:,} | "
+                f"| {SOURCE_OF_AGENT[agent]} | {agent.upper()} | {label} | {len(runs)} | {runs[0]['steps']:,} | "
                 f"{finals.mean():.1f} +- {finals.std():.1f} | {len(solved)}/{len(runs)} | {to_solve} | "
                 f"{np.mean([r['wall_s'] for r in runs]):.0f} |"
             )
@@ -160,7 +165,7 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
             ax.plot(grid, curves.mean(axis=0), color=colour, label=f"{policy.upper()} ({len(runs)} seeds)")
             ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2)
         ax.axhline(SOLVED, color="grey", linestyle="--", linewidth=1)
-        ax.set(title=f"{agent.upper()} (seed {SEED_OF_AGENT[agent]})", xlabel="env steps", ylabel="eval return")
+        ax.set(title=f"{agent.upper()} ({SOURCE_OF_AGENT[agent]})", xlabel="env steps", ylabel="eval return")
         ax.legend(loc="lower right")
     fig.suptitle(f"{ENV_ID}: stock ANN policy vs spiking policy, same settings")
     fig.tight_layout()
@@ -194,9 +199,22 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
     parser.add_argument("--out", default="docs/seeds_cartpole", help="output prefix: writes OUT.md, OUT.png, OUT.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 600 steps, 1-episode evaluations")
+    parser.add_argument("--from-json", help="rewrite OUT.md and OUT.png from a saved OUT.json instead of training")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.eval_freq, args.eval_episodes, args.final_episodes = 1, 600, 300, 1, 1
+
+    if args.from_json:
+        with open(args.from_json) as file:
+            results = json.load(file)
+        with open(args.out + ".md") as file:
+            made_by = file.readline()  # the command and timing of the runs behind the JSON
+        write_outputs(results, args.out, "", 0.0, len(results), args.jobs)
+        with open(args.out + ".md") as file:
+            table = file.read().split("\n", 1)[1]
+        with open(args.out + ".md", "w") as file:
+            file.write(made_by + table)
+        return results
 
     # Seed-major order: each finished round of seeds gives a complete (if smaller) table
     jobs = [

@@ -68,9 +68,15 @@ def test_nir_lif_parameters_follow_continuous_time_convention():
     np.testing.assert_allclose(lif.tau, 4.0e-3)
     np.testing.assert_allclose(li.tau, 2.5e-3)
     assert np.all(lif.r == 1.0) and np.all(lif.v_leak == 0.0) and np.all(lif.v_threshold == 1.0)
-    # the same graph simulated with another dt but the same tau / dt ratio gives a different network
-    x = preprocessed(model, observations(model))
-    assert run_nir(graph, x).shape == (4, 64, 2)
+    # Only tau / dt matters: graphs written with two time steps simulate to the same potentials (T steps, batch,
+    # actions); the same graph run with a ten times shorter step is another network (its neurons leak less per step)
+    amplify(model.policy.q_net.q_net[:-1])
+    graph = to_nir(model.policy, dt=1e-3)
+    x = preprocessed(model, observations(model, scale=0.5))
+    potentials = run_nir(graph, x)
+    assert potentials.shape == (4, 64, 2)
+    np.testing.assert_allclose(potentials.numpy(), run_nir(to_nir(model.policy), x).numpy(), rtol=1e-5, atol=1e-6)
+    assert not th.allclose(run_nir(graph, x, dt=1e-4), potentials, atol=1e-3)
 
 
 def test_nir_round_trip_actor_critic_and_cnn():
@@ -148,3 +154,34 @@ def test_torchscript_runs_without_sb3_or_spikingjelly(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert eval(result.stdout) == model.predict(obs, deterministic=True)[0].tolist()
+
+
+def test_torchscript_export_without_nir(tmp_path):
+    # A process in which `nir` cannot be imported: TorchScript export works, to_nir names the extra to install
+    code = f"""
+import importlib.abc, sys
+
+class NoNir(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "nir" or name.startswith("nir."):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+sys.meta_path.insert(0, NoNir())
+from stable_baselines3 import DQN
+from sb3_spiking import export
+
+model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=4), seed=0)
+export.to_torchscript(model.policy, {str(tmp_path / "actor.pt")!r})
+print("torchscript ok")
+try:
+    export.to_nir(model.policy)
+except ImportError as error:
+    print("ImportError:", error)
+assert "nir" not in sys.modules
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[0] == "torchscript ok" and (tmp_path / "actor.pt").stat().st_size > 0
+    error = result.stdout.splitlines()[1]
+    assert error.startswith("ImportError: sb3_spiking.export.to_nir needs the optional package 'nir'")
+    assert 'pip install "sb3-spiking[extra]"' in error

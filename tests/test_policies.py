@@ -193,4 +193,11 @@ def test_gaussian_log_std_stays_a_parameter():
 
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_every_neuron_trains(neuron):
-    make_model(DQN, "discrete", neuron=neuron, T=2).learn(100)
+    # Surrogate gradients reach every parameter: every layer's weights (and PLIF's time constant) move
+    model = make_model(DQN, "discrete", neuron=neuron, T=2)
+    before = {name: param.detach().clone() for name, param in model.q_net.named_parameters()}
+    model.learn(100)
+    assert model._n_updates > 0
+    changed = {name for name, param in model.q_net.named_parameters() if not th.equal(param, before[name])}
+    assert changed == set(before), sorted(set(before) - changed)
+    assert any(name.endswith(".w") for name in before) == (neuron == "plif")
