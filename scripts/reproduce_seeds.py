@@ -54,8 +54,8 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
     elif agent == "a2c":
         kwargs = dict(ent_coef=0.0)
         policy_kwargs = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]))
-        # IF neurons, as in SpikingJelly's spiking PPO: under the orthogonal initialisation, CartPole's small inputs
-        # leave a 64-64 LIF network nearly silent at first, and A2C's policy then collapses onto one action
+        # IF neurons, as in SpikingJelly's spiking PPO: on CartPole's small observations leaky neurons start with
+        # about half the firing rate of IF neurons (scripts/firing_at_init.py, docs/firing_at_init.md)
         spiking = dict(T=16, neuron="if", decoder="last-mem")
         n_envs, steps = 8, 50_000
     else:  # the train command's PPO: SpikingJelly's spiking PPO example

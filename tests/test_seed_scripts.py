@@ -49,3 +49,16 @@ def test_dsqn_breakout_quick():
     lines = [line for line in stdout.splitlines() if line.startswith("BreakoutNoFrameskip-v4 ")]
     assert [line.split()[1] for line in lines] == ["ANN:", "SNN:"]
     assert all("300 steps" in line for line in lines)
+
+
+def test_firing_at_init(tmp_path):
+    # The claim behind the README's tuning paragraph: at initialisation, leaky neurons fire less than IF neurons on
+    # CartPole's observations, the more so the longer their time constant
+    out = tmp_path / "firing.md"
+    run_script("firing_at_init.py", "--seeds", "0", "--n-obs", "256", "--out", str(out))
+    rows = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ") and "| 0 |" in line]
+    rates = {row[0].strip(): [float(cell) for cell in row[2:]] for row in rows}
+    assert list(rates) == ["IF", "LIF tau=2", "LIF tau=4"]
+    for layer in range(3):  # policy layer, value layer, both
+        assert 0.2 < rates["IF"][layer] < 0.4 and 0.05 < rates["LIF tau=4"][layer] < 0.12
+        assert rates["IF"][layer] > 1.5 * rates["LIF tau=2"][layer] > 1.5 * rates["LIF tau=4"][layer]
