@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch as th
@@ -29,7 +33,7 @@ def test_toy_data_labels():
 
 
 def test_toy_task_accuracy(toy_classifier):
-    # The seed's classifier, whose hidden layer gets no gradient, stays near 91%
+    # A classifier whose hidden layer gets no gradient (only the output layer learns) stays near 91%
     X_test, y_test = make_toy_data(1000, seed=12345)
     assert toy_classifier.score(X_test, y_test) >= 0.98
     history = toy_classifier.history_
@@ -115,9 +119,20 @@ def test_get_set_params():
 
 
 def test_command_line(tmp_path, capsys):
-    picture = tmp_path / "toy.png"
-    accuracy = main(["--train-size", "200", "--test-size", "100", "--epochs", "2", "--plot", str(picture)])
+    accuracy = main(["--train-size", "200", "--test-size", "100", "--epochs", "2", "--out", str(tmp_path / "new")])
     out = capsys.readouterr().out
     assert "Epoch 1/2, loss:" in out and "Epoch 2/2" in out
     assert f"Test accuracy on 100 fresh points: {accuracy:.4f}" in out
-    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "new" / "classifier_toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_module_outside_the_repository(tmp_path):
+    # Run from another folder: the picture lands in the current directory, nothing of the repository is written
+    docs = Path(__file__).resolve().parents[1] / "docs" / "classifier_toy.png"
+    before = docs.stat().st_mtime_ns
+    command = [sys.executable, "-m", "sb3_spiking.demos.classifier", "--train-size", "100", "--test-size", "50"]
+    result = subprocess.run([*command, "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Saved ./classifier_toy.png" in result.stdout
+    assert (tmp_path / "classifier_toy.png").read_bytes()[:4] == b"\x89PNG"
+    assert docs.stat().st_mtime_ns == before

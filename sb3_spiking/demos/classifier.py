@@ -7,11 +7,13 @@ whose decoded membrane potentials are the class logits. Every forward pass start
 ordinary function of its input. scikit-learn is not needed.
 
 Run ``python -m sb3_spiking.demos.classifier`` to train it on the toy task of points ``x ~ N(0, I)`` in 2-D labelled
-``x0 + x1 > 0``, print the loss and accuracy of every epoch and save a picture of the test predictions.
+``x0 + x1 > 0``, print the loss and accuracy of every epoch and save a picture of the test predictions (``--out``: its
+folder, by default the current directory).
 """
 
 import argparse
 import inspect
+import os
 from typing import Any, Optional
 
 import numpy as np
@@ -240,7 +242,9 @@ def plot_predictions(X: np.ndarray, y: np.ndarray, predicted: np.ndarray, path: 
 
 
 def main(argv: Optional[list[str]] = None) -> float:
-    parser = argparse.ArgumentParser(description="Train the spiking classifier on the toy task x0 + x1 > 0 (seed 000).")
+    parser = argparse.ArgumentParser(
+        description="Train the spiking classifier on the toy task x0 + x1 > 0 (points x ~ N(0, I) in 2-D)."
+    )
     parser.add_argument("--train-size", type=int, default=1000, help="number of training points")
     parser.add_argument("--test-size", type=int, default=1000, help="number of fresh test points")
     parser.add_argument("--epochs", type=int, default=20, help="passes over the training points")
@@ -248,7 +252,8 @@ def main(argv: Optional[list[str]] = None) -> float:
     parser.add_argument("--neuron", default="lif", help="hidden neuron model: if, lif or plif")
     parser.add_argument("--decoder", default="max-mem", help="readout of the non-spiking output neurons")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of the network")
-    parser.add_argument("--plot", default="docs/classifier_toy.png", help="where to save the picture ('' for none)")
+    parser.add_argument("--out", default=".", help="folder for the picture classifier_toy.png (created if missing)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the picture")
     args = parser.parse_args(argv)
 
     X_train, y_train = make_toy_data(args.train_size, seed=args.seed)
@@ -257,10 +262,12 @@ def main(argv: Optional[list[str]] = None) -> float:
     classifier.set_params(random_state=args.seed, verbose=1).fit(X_train, y_train)
     accuracy = classifier.score(X_test, y_test)
     print(f"Test accuracy on {args.test_size} fresh points: {accuracy:.4f}")
-    if args.plot:
+    if not args.no_plot:
+        path = os.path.join(args.out, "classifier_toy.png")
+        os.makedirs(args.out, exist_ok=True)
         title = f"Spiking classifier ({args.neuron.upper()}, T={args.T}): test accuracy {accuracy:.1%}"
-        plot_predictions(X_test, y_test, classifier.predict(X_test), args.plot, title)
-        print(f"Saved {args.plot}")
+        plot_predictions(X_test, y_test, classifier.predict(X_test), path, title)
+        print(f"Saved {path}")
     return accuracy
 
 
