@@ -11,12 +11,15 @@ reported as medians and ratios, so that a noisy, shared machine slows every cont
 - the spiking MLP against SB3's MlpPolicy on CartPole-sized input;
 - end-to-end ``DQN.learn`` env steps/s on Breakout with a small replay buffer.
 
-Run ``python scripts/benchmark.py`` (about 10 minutes on 2 CPU cores) or ``--quick`` (under a minute). It runs on
-CUDA when available (``--device``) and says whether SpikingJelly's native CUDA neuron kernels were used.
+Run ``python scripts/benchmark.py`` (about 10 minutes on 2 CPU cores; writes docs/benchmark.json) or ``--quick``
+(under a minute). It runs on CUDA when available (``--device``) and says whether SpikingJelly's native CUDA neuron
+kernels were used.
 """
 
 import argparse
+import contextlib
 import copy
+import io
 import json
 import os
 import platform
@@ -52,7 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per measurement (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing")
     parser.add_argument("--learn-steps", type=int, default=1000, help="env steps of each end-to-end DQN.learn run")
-    parser.add_argument("--json", default="", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--json", default="docs/benchmark.json", help="also write the results, the command and the report to this JSON file"
+    )
     args = parser.parse_args()
     if args.quick:
         args.T, args.decoders, args.repeats, args.warmup, args.learn_steps = [4], ["max-mem"], 3, 1, 100
@@ -324,11 +329,20 @@ def main() -> None:
     mlp = mlp_rows(args, device)
     print("Timing DQN.learn on Breakout...", flush=True)
     learn = learn_rates(args, device)
-    print_report(args, device, cnn, mlp, learn)
-    print(f"\nCommand: python {' '.join(sys.argv)}  ({time.perf_counter() - start:.0f} s; at the end: {load()})")
+    with contextlib.redirect_stdout(io.StringIO()) as report:
+        print_report(args, device, cnn, mlp, learn)
+    print(report.getvalue(), end="")
+    command = f"python {' '.join(sys.argv)}"
+    print(f"\nCommand: {command}  ({time.perf_counter() - start:.0f} s; at the end: {load()})")
     if args.json:
+        processor = platform.processor() or platform.machine()
+        machine = dict(cpus=os.cpu_count(), processor=processor, threads=th.get_num_threads(), load=load())
+        results = dict(command=command, torch=th.__version__, machine=machine, device=str(device), args=vars(args))
+        results.update(cnn=cnn, mlp=mlp, learn=learn, report=report.getvalue())
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as file:
-            json.dump({"args": vars(args), "device": str(device), "cnn": cnn, "mlp": mlp, "learn": learn}, file, indent=1)
+            json.dump(results, file, indent=1)
+        print(f"Wrote {args.json}")
 
 
 if __name__ == "__main__":

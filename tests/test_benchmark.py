@@ -1,5 +1,6 @@
 """The benchmark script runs end to end and reports every contender against the floor."""
 
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,10 @@ def test_benchmark_quick_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for words in ("DQN gradient step", "ours/ANN", "floor", "ours/DSQN", "peak MiB", "Acting", "MlpPolicy", "steps/s"):
         assert words in result.stdout, f"{words!r} missing from the report:\n{result.stdout}"
-    assert (tmp_path / "out.json").stat().st_size > 0
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert saved["command"].endswith(f"--json {tmp_path / 'out.json'}") and saved["args"]["quick"] is True
+    assert [row["T"] for row in saved["cnn"]] == [4] and saved["learn"]["ours"] > 0
+    assert saved["report"] in result.stdout and "| 4 | max-mem |" in saved["report"]
 
 
 def test_benchmark_help():
