@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
+import torch as th
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
@@ -157,7 +158,9 @@ def main(argv: Optional[list[str]] = None) -> Result:
     parser.add_argument("--neuron", help="hidden neuron: if, lif, plif (default: if)")
     parser.add_argument("--decoder", help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
     parser.add_argument("--out", help="also write the command, every evaluation and the summary to this text file")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small networks)")
     args = parser.parse_args(argv)
+    th.set_num_threads(args.threads)
 
     given = dict(T=args.T, neuron=args.neuron, decoder=args.decoder)
     spiking_kwargs = {key: value for key, value in given.items() if value is not None}
