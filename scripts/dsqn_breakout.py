@@ -1,5 +1,6 @@
 """
-The Deep Spiking Q-Network (DSQN) of seed 002 on Atari Breakout, with the stock Nature-CNN DQN beside it.
+The Deep Spiking Q-Network (DSQN) of SpikingJelly's tutorial and Atari example on Breakout, with the stock
+Nature-CNN DQN beside it.
 
 The defaults are the reference DSQN setting (SpikingJelly's example): T=8, ``max-mem`` readout, LIF neurons,
 Adam lr 2.5e-4, gamma 0.99, replay 1e6, 50k warm-up steps, target sync every 10k steps, epsilon 1.0 -> 0.1 over

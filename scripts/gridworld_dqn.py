@@ -1,5 +1,5 @@
 """
-Seed 004's grid world solved by a spiking DQN: trains it, then prints its greedy policy beside the optimal one
+The DeZero book's grid world solved by a spiking DQN: trains it, then prints its greedy policy beside the optimal one
 (value iteration) and its Q-values beside the optimal action values::
 
     python scripts/gridworld_dqn.py              # 8k env steps, about a minute on one core
@@ -17,7 +17,7 @@ from sb3_spiking.demos.gridworld import ARROWS, ENV_ID, GRIDWORLD_DQN_KWARGS, Gr
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a spiking DQN on seed 004's grid world; compare with the optimum.")
+    parser = argparse.ArgumentParser(description="Train a spiking DQN on the DeZero book's grid world; compare with optimal.")
     parser.add_argument("--steps", type=int, default=8_000, help="env steps of training")
     parser.add_argument("--T", type=int, default=8, help="simulation time steps of the spiking network")
     parser.add_argument("--seed", type=int, default=0, help="seed of the environment and the network")

@@ -1,5 +1,6 @@
 """
-The small grid world of seed 004, as a gymnasium environment. Importing this module registers it::
+The small grid world of the DeZero book (*Deep Learning from Scratch 4*, Q-learning with a neural network), as a
+gymnasium environment. Importing this module registers it::
 
     import gymnasium as gym
     import sb3_spiking  # noqa: F401  (registers it)
@@ -32,7 +33,7 @@ Cell = tuple[int, int]
 
 class GridWorld(gym.Env):
     """
-    The 3x4 grid world of seed 004: deterministic moves, a wall, a +1 terminal goal and a -1 trap.
+    The 3x4 grid world of the DeZero book: deterministic moves, a wall, a +1 terminal goal and a -1 trap.
 
     :param exploring_starts: Start each episode in a random free, non-terminal cell instead of the start cell
     :param render_mode: ``"ansi"`` (a text picture of the grid), ``"rgb_array"`` (an image, 16 pixels a cell) or None

@@ -5,7 +5,7 @@ Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
     python -m sb3_spiking.demos.train --algo dqn --ann     # the stock ANN policy, same settings
     python -m sb3_spiking.demos.train --out docs/train_ppo.txt   # also saves what it prints
 
-DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO (seed 003); only
+DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO example; only
 the policy changes between the spiking and the ANN run.
 """
 
@@ -32,7 +32,7 @@ SOLVED = 475.0
 
 
 # Settings per algorithm, the same for the spiking and the ANN policy: rl-zoo3's tuned CartPole-v1 DQN, and the
-# spiking PPO of seed 003 (SpikingJelly's example: hidden 32, lr 1e-3, 128 steps, clip 0.2)
+# spiking PPO of SpikingJelly's example (hidden 32, lr 1e-3, 128 steps, clip 0.2)
 CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
     "dqn": dict(
         n_envs=1,
@@ -67,7 +67,7 @@ def algorithm_kwargs(algo: str) -> dict[str, Any]:
     return {key: value for key, value in CARTPOLE_SETTINGS[algo].items() if key not in ("n_envs", "policy_kwargs")}
 
 
-# The spiking knobs: the DSQN readout of seed 002 for DQN, the spiking PPO of seed 003 for PPO. Both use IF neurons:
+# The spiking knobs: the readout of SpikingJelly's DSQN for DQN, its spiking PPO example for PPO. Both use IF neurons:
 # CartPole's observations are small, and leaky neurons forget much of them within T steps (with LIF, DQN stayed
 # below 475 in 100k steps: best evaluation 459 at T=4, 198 at T=8)
 SPIKING_KNOBS: dict[str, dict[str, Any]] = {
