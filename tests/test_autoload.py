@@ -1,4 +1,4 @@
-"""The autoload: installing the package makes SB3 know the spiking policy names, at no cost at start-up."""
+"""The autoload: installing the package makes SB3 know the spiking policy names, at no cost until one is used."""
 
 import os
 import shutil
@@ -61,7 +61,7 @@ def test_switched_off_sb3_raises_its_own_error(switch):
     assert "sb3_spiking" not in result.stderr
 
 
-def test_install_after_sb3_import_registers_at_once():
+def test_install_after_sb3_import_hooks_at_once():
     code = (
         "import os, stable_baselines3, sb3_contrib, sb3_spiking_autoload\n"
         "assert 'SpikingMlpPolicy' not in sb3_contrib.QRDQN.policy_aliases\n"
@@ -72,6 +72,106 @@ def test_install_after_sb3_import_registers_at_once():
     result = python(code, autoload="0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "SpikingQRDQNPolicy"
+
+
+HEAVY = ("sb3_spiking", "spikingjelly", "sb3_contrib")
+
+
+def test_sb3_import_loads_the_plugin_only_when_a_spiking_name_is_used():
+    code = (
+        "import sys, stable_baselines3 as sb\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        "sb.PPO('MlpPolicy', 'CartPole-v1')  # a plain SB3 policy name loads nothing either\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        "model = sb.DQN('SpikingMlpPolicy', 'CartPole-v1')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)), type(model.policy).__name__)"
+    )
+    result = python(code)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    before, plain, after = result.stdout.splitlines()
+    assert before == plain == "[]"
+    assert after == f"{sorted(HEAVY)} SpikingDQNPolicy"
+
+
+def test_saved_spiking_model_loads_in_a_process_that_imports_only_sb3(tmp_path):
+    from stable_baselines3 import PPO
+
+    PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=dict(T=3)).save(tmp_path / "model")
+    code = (
+        "import sys\nfrom stable_baselines3 import PPO\n"
+        "assert 'sb3_spiking' not in sys.modules\n"
+        f"model = PPO.load({str(tmp_path / 'model.zip')!r})\n"
+        "print(type(model.policy).__module__, type(model.policy).__name__, model.policy.spiking.T)"
+    )
+    result = python(code)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.split() == ["sb3_spiking.policies.actor_critic", "SpikingActorCriticPolicy", "3"]
+
+
+def test_failure_to_load_the_plugin_is_a_warning():
+    code = (
+        "import sys, stable_baselines3 as sb\n"
+        "sys.modules['spikingjelly'] = None  # a broken install: importing sb3_spiking fails\n"
+        "sb.DQN('SpikingMlpPolicy', 'CartPole-v1')"
+    )
+    result = python(code)
+    assert "UserWarning: sb3-spiking autoload: could not import sb3_spiking" in result.stderr
+    assert "ValueError: Policy SpikingMlpPolicy unknown" in result.stderr  # SB3's own error, not the plugin's
+
+
+def test_any_entry_point_name_loads_the_plugin(tmp_path):
+    """A name declared by another package in the entry-point group, without the ``Spiking`` prefix."""
+    (tmp_path / "otherplugin.py").write_text(
+        "from stable_baselines3.dqn.policies import DQNPolicy\n\n\n"
+        "class OtherDQNPolicy(DQNPolicy):\n    pass\n\n\n"
+        "def policies():\n    return {DQNPolicy: OtherDQNPolicy}\n"
+    )
+    info = tmp_path / "otherplugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: otherplugin\nVersion: 1.0\n")
+    group = sb3_spiking_autoload.ENTRY_POINT_GROUP
+    (info / "entry_points.txt").write_text(f"[{group}]\nOtherPolicy = otherplugin:policies\n")
+    code = (
+        "import sys, stable_baselines3 as sb\n"
+        "assert 'sb3_spiking' not in sys.modules and not dict.__contains__(sb.DQN.policy_aliases, 'OtherPolicy')\n"
+        "model = sb.DQN('OtherPolicy', 'CartPole-v1')\n"
+        "print(type(model.policy).__name__, 'sb3_spiking' in sys.modules)"
+    )
+    env = dict(os.environ, SB3_SPIKING_AUTOLOAD="1", OMP_NUM_THREADS="1", PYTHONPATH=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["OtherDQNPolicy", "True"]
+
+
+def test_entry_point_group_is_the_registry_one():
+    from sb3_spiking.policies import registry
+
+    assert sb3_spiking_autoload.ENTRY_POINT_GROUP == registry.ENTRY_POINT_GROUP
+
+
+def test_lazy_aliases_answer_like_a_dict():
+    aliases = sb3_spiking_autoload.LazyPolicyAliases({"MlpPolicy": int})
+    assert "MlpPolicy" in aliases and aliases["MlpPolicy"] is int and aliases.get("MlpPolicy") is int
+    # Here sb3_spiking is imported already: a spiking name that nobody registered in this dict stays unknown
+    assert "SpikingMlpPolicy" not in aliases and aliases.get("SpikingMlpPolicy", "none") == "none"
+    with pytest.raises(KeyError, match="CnnPolicy"):
+        aliases["CnnPolicy"]
+    assert dict(aliases) == {"MlpPolicy": int}
+
+
+def test_zoo_tuning_glue_loads_only_to_optimize(tmp_path):
+    code = (
+        "import argparse, sys\nfrom rl_zoo3 import exp_manager, hyperparams_opt\n"
+        "def manager(**kwargs):\n"
+        f"    exp_manager.ExperimentManager(argparse.Namespace(), 'dqn', 'CartPole-v1', {str(tmp_path)!r}, **kwargs)\n"
+        "    return 'sb3_spiking.tuning.zoo' in sys.modules\n"
+        "print(manager(), manager(optimize_hyperparameters=True))\n"
+        "print(hasattr(hyperparams_opt.HYPERPARAMS_SAMPLER['dqn'], '__sb3_spiking_wrapped__'))"
+    )
+    result = python(code)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.split() == ["False", "True", "True"]
 
 
 def test_missing_module_never_breaks_startup(tmp_path):

@@ -8,7 +8,6 @@ one name serves every algorithm. Another installed package adds its own spiking 
 in the same group.
 """
 
-import sys
 import warnings
 from importlib.metadata import entry_points
 from typing import Optional
@@ -140,12 +139,3 @@ def register_policies(algorithms: Optional[list[type[BaseAlgorithm]]] = None) ->
                 registered[name].append(algorithm.__name__)
     return registered
 
-
-def register_when_ready() -> None:
-    """
-    Register again once sb3-contrib has finished importing (the autoload calls this). While ``sb3_spiking`` itself
-    is still being imported there is nothing to do: it registers at the end of its own import.
-    """
-    package = sys.modules.get("sb3_spiking")
-    if package is not None and not getattr(getattr(package, "__spec__", None), "_initializing", False):
-        register_policies()

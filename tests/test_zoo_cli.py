@@ -1,0 +1,127 @@
+"""rl-zoo3's train command as users were told: ``-P key=value ...`` are hyperparameter overrides (the autoload)."""
+
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+from rl_zoo3 import utils as zoo_utils
+from stable_baselines3 import DQN
+
+from sb3_spiking.policies import SpikingCnnDQNPolicy
+from sb3_spiking_autoload import progress_overrides, train_arguments_start
+
+ZOO = vars(zoo_utils)  # where rl-zoo3 evaluates -params values
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        # No -P, or -P without key=value words: unchanged
+        (["--algo", "dqn", "-n", "400"], ["--algo", "dqn", "-n", "400"]),
+        (["--algo", "dqn", "-P"], ["--algo", "dqn", "-P"]),
+        (["-P", "-n", "400", "--seed", "1"], ["-P", "-n", "400", "--seed", "1"]),
+        (["-params", "a:1", "-P"], ["-params", "a:1", "-P"]),
+        # A key=value word elsewhere is left to rl-zoo3 (which rejects it, as before)
+        (["--algo", "dqn", "policy=X", "-P"], ["--algo", "dqn", "policy=X", "-P"]),
+        # -P with words: a new -params at the end, -P kept
+        (
+            ["--algo", "dqn", "-P", "policy=SpikingCnnPolicy"],
+            ["--algo", "dqn", "-P", "-params", "policy:'SpikingCnnPolicy'"],
+        ),
+        (["--progress", "buffer_size=1000"], ["--progress", "-params", "buffer_size:1000"]),
+        # -P with words, then other flags
+        (
+            ["-P", "policy=SpikingCnnPolicy", "buffer_size=1000", "-n", "400", "--seed", "0"],
+            ["-P", "-n", "400", "--seed", "0", "-params", "policy:'SpikingCnnPolicy'", "buffer_size:1000"],
+        ),
+        # Existing -params (before or after -P): the words join it first, so -params wins for a key given twice
+        (
+            ["-params", "batch_size:8", "learning_starts:50", "-P", "learning_starts=100"],
+            ["-params", "learning_starts:100", "batch_size:8", "learning_starts:50", "-P"],
+        ),
+        (
+            ["-P", "policy=SpikingCnnPolicy", "--hyperparams", "gamma:0.9"],
+            ["-P", "--hyperparams", "policy:'SpikingCnnPolicy'", "gamma:0.9"],
+        ),
+        # Only the words right after -P; a word that is not key=value ends them
+        (["-P", "a=1", "stray", "b=2"], ["-P", "stray", "b=2", "-params", "a:1"]),
+    ],
+)
+def test_progress_overrides(argv, expected):
+    assert progress_overrides(argv, ZOO) == expected
+
+
+@pytest.mark.parametrize(
+    "word, value",
+    [
+        ("policy=SpikingCnnPolicy", "SpikingCnnPolicy"),  # a bare word: a string
+        ("policy=sb3_spiking.SpikingCnnPolicy", "sb3_spiking.SpikingCnnPolicy"),  # dotted: rl-zoo3 imports it
+        ("policy='SpikingCnnPolicy'", "SpikingCnnPolicy"),  # quoted as -params needs it: the same
+        ("learning_rate=lin_1e-4", "lin_1e-4"),  # rl-zoo3's schedule strings
+        ("buffer_size=1000", 1000),
+        ("learning_rate=2.5e-4", 2.5e-4),
+        ("optimize_memory_usage=False", False),
+        ("policy_kwargs=dict(T=4, decoder='max-mem')", {"T": 4, "decoder": "max-mem"}),
+        ("policy_kwargs=dict(net_arch=[64], activation_fn=nn.ReLU)", {"net_arch": [64], "activation_fn": zoo_utils.nn.ReLU}),
+        ("gamma=", ""),
+    ],
+)
+def test_values_are_what_rl_zoo3_makes_of_params(word, value):
+    """Each override goes through rl-zoo3's own -params action (``StoreDict``), as the train command parses it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-P", "--progress", action="store_true")
+    parser.add_argument("-params", "--hyperparams", type=str, nargs="+", action=zoo_utils.StoreDict)
+    args = parser.parse_args(progress_overrides(["-P", word], ZOO))
+    assert args.progress
+    key = word.partition("=")[0]
+    assert args.hyperparams == {key: value}
+
+
+@pytest.mark.parametrize(
+    "argv, orig_argv, start",
+    [
+        (["-m", "--algo", "dqn"], ["python", "-m", "rl_zoo3.train", "--algo", "dqn"], 1),
+        (["-m", "-P", "a=1"], ["python", "-X", "importtime", "-m", "rl_zoo3.train", "-P", "a=1"], 1),
+        (["-m", "-P"], ["python", "-mrl_zoo3.train", "-P"], 1),
+        (["-m", "train", "-P"], ["python", "-m", "rl_zoo3.cli", "train", "-P"], 2),
+        (["/venv/bin/rl_zoo3", "train", "-P", "a=1"], ["python", "/venv/bin/rl_zoo3", "train", "-P", "a=1"], 2),
+        # Not the train command
+        (["-m", "--algo", "dqn"], ["python", "-m", "rl_zoo3.enjoy", "--algo", "dqn"], 0),
+        (["/venv/bin/rl_zoo3", "enjoy", "-P"], ["python", "/venv/bin/rl_zoo3", "enjoy", "-P"], 0),
+        (["-m", "-P", "a=1"], ["python", "-m", "mytool", "-P", "a=1"], 0),
+        (["script.py", "-P", "a=1"], ["python", "script.py", "-P", "a=1"], 0),
+        ([], [], 0),
+    ],
+)
+def test_train_arguments_start(argv, orig_argv, start):
+    assert train_arguments_start(argv, orig_argv) == start
+
+
+def zoo_train(*args: str, cwd, autoload: str = "1") -> subprocess.CompletedProcess:
+    env = dict(os.environ, SB3_SPIKING_AUTOLOAD=autoload, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "dqn", "--env", "BreakoutNoFrameskip-v4", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_users_command_trains_a_spiking_dsqn_on_breakout(tmp_path):
+    # The users' command, with overrides on the same command line for a short run that fits in memory
+    overrides = ["buffer_size=1000", "learning_starts=100", "train_freq=4", "policy_kwargs=dict(T=4)"]
+    args = ["-P", "policy=SpikingCnnPolicy", *overrides, "-n", "400", "-f", "logs", "--eval-freq", "-1", "--seed", "0"]
+    result = zoo_train(*args, "-params", "batch_size:8", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "400/400" in result.stdout + result.stderr  # -P kept its meaning: rl-zoo3's progress bar
+    model = DQN.load(tmp_path / "logs" / "dqn" / "BreakoutNoFrameskip-v4_1" / "BreakoutNoFrameskip-v4.zip")
+    assert type(model.policy) is SpikingCnnDQNPolicy
+    assert model.policy.spiking.T == 4 and model.observation_space.shape == (4, 84, 84)
+    assert (model.buffer_size, model.learning_starts, model.batch_size) == (1000, 100, 8)
+    # Gradient steps ran: one every 4 steps after the first 100
+    assert model.num_timesteps == 400 and model._n_updates == (400 - 100) // 4
+
+
+def test_switched_off_rl_zoo3_rejects_the_words_as_before(tmp_path):
+    result = zoo_train("-P", "policy=SpikingCnnPolicy", "-n", "10", cwd=tmp_path, autoload="0")
+    assert result.returncode == 2
+    assert "error: unrecognized arguments: policy=SpikingCnnPolicy" in result.stderr
