@@ -1,0 +1,85 @@
+"""The learning suite (scripts/learning_suite.py) end to end with tiny budgets: the files it writes and their values."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "learning_suite.py"
+
+
+def load_suite():
+    spec = importlib.util.spec_from_file_location("learning_suite", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_suite(tmp_path, *args):
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--quick",
+        "--out",
+        str(tmp_path / "learning"),
+        "--results",
+        str(tmp_path / "runs"),
+    ]
+    command += ["--logs", str(tmp_path / "logs"), "--seeds", "0", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow  # about 1 CPU-minute: 4 rl-zoo3 runs in subprocesses, then a second call that skips them
+def test_quick_suite_writes_consistent_results(tmp_path):
+    stdout = run_suite(tmp_path, "--tasks", "cartpole-dqn", "gridworld-dqn")
+    assert "4 run(s) to train" in stdout and "FAILED" not in stdout
+    report = json.loads((tmp_path / "learning.json").read_text())
+    assert [task["task"] for task in report["tasks"]] == ["cartpole-dqn", "gridworld-dqn"]
+    assert report["missing"] == [] and report["unavailable"] == []
+    for task in report["tasks"]:
+        assert task["budget"] == 1200
+        random = report["random_returns"][task["env"]]
+        assert task["random_return"] == random
+        for policy in ("ann", "snn"):
+            p = task[policy]
+            assert p["seeds"] == [0] and p["wall_s"][0] > 0
+            (curve,) = p["curves"]
+            assert [step for step, _ in curve] == [400, 800, 1200]
+            assert p["final"] == [curve[-1][1]]
+            reached = next((step for step, value in curve if value >= task["threshold"]), None)
+            assert p["steps_to_threshold"] == [reached]
+            # the suite keeps each run's own evaluations.npz: the curve is its mean over episodes
+            saved = np.load(tmp_path / "runs" / task["task"] / f"{policy}-seed0.npz")
+            np.testing.assert_allclose(saved["results"].mean(axis=1), [value for _, value in curve])
+            assert saved["results"].shape == (3, 2)  # --quick: 2 episodes per evaluation
+        assert task["ann"]["normalised"] == pytest.approx([100.0])
+        expected = 100.0 * (task["snn"]["final"][0] - random) / (task["ann"]["final"][0] - random)
+        assert task["snn"]["normalised"] == pytest.approx([expected])
+    cartpole = report["tasks"][0]
+    assert 9.0 <= report["random_returns"]["CartPole-v1"] <= 40.0  # random CartPole episodes last about 22 steps
+    assert all(9.0 <= value <= 500.0 for _, value in cartpole["snn"]["curves"][0])
+    table = (tmp_path / "learning.md").read_text()
+    assert table.count("| CartPole-v1 | DQN | ") == 2 and table.count("| sb3_spiking/GridWorld-v0 | DQN | ") == 2
+    assert "| ANN (MlpPolicy) | 1 | 1,200 |" in table and "| SNN (SpikingMlpPolicy) | 1 | 1,200 |" in table
+    assert (tmp_path / "learning.png").read_bytes()[:4] == b"\x89PNG"
+    # finished runs are skipped when called again
+    assert "0 run(s) to train" in run_suite(tmp_path, "--tasks", "cartpole-dqn", "gridworld-dqn")
+
+
+def test_unavailable_spiking_policy_is_reported():
+    suite = load_suite()
+    assert suite.spiking_policy_available(suite.TASKS["cartpole-ppo"])
+    missing = suite.Task(
+        "CartPole-v1", "dqn", 475.0, "", 100, 10, policies=dict(ann="MlpPolicy", snn="sb3_spiking.NoSuchPolicy")
+    )
+    assert not suite.spiking_policy_available(missing)
+    table = suite.format_table([], ["Pendulum-v1 | SAC | SNN: spiking policy unavailable (SpikingMlpPolicy)"])
+    assert table.splitlines()[-1].startswith("| Pendulum-v1 | SAC | SNN: spiking policy unavailable")
+    assert table.splitlines()[-1].count("|") == table.splitlines()[0].count("|")
