@@ -62,3 +62,13 @@ def test_firing_at_init(tmp_path):
     for layer in range(3):  # policy layer, value layer, both
         assert 0.2 < rates["IF"][layer] < 0.4 and 0.05 < rates["LIF tau=4"][layer] < 0.12
         assert rates["IF"][layer] > 1.5 * rates["LIF tau=2"][layer] > 1.5 * rates["LIF tau=4"][layer]
+
+
+def test_profile_step(tmp_path):
+    out = tmp_path / "profile.md"
+    run_script("profile_step.py", "--steps", "1", "--T", "4", "--batch", "8", "--out", str(out))
+    rows = [line.split("|")[1:-1] for line in out.read_text().splitlines()[4:9]]
+    shares = {row[1].strip(): float(row[0].strip().rstrip("%")) for row in rows}
+    assert list(shares) == ["convolutions", "linear layers", "neuron updates", "conversions and copies", "rest"]
+    assert abs(sum(shares.values()) - 100.0) < 0.5
+    assert shares["convolutions"] == max(shares.values()) and shares["neuron updates"] > 1.0
