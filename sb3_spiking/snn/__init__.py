@@ -1,6 +1,7 @@
 """
 The spiking core: the knobs (:class:`SpikingConfig`), SpikingJelly's neurons made stateless, the fused CPU update,
-the threshold-aware initialisation, the non-spiking readout, hidden layers and features extractors.
+the threshold-aware initialisation, the non-spiking readout, hidden layers and features extractors
+(MLP, Nature-CNN / DSQN, small CNN for MinAtar-sized images).
 
 It imports nothing else of the package; the policies, telemetry, export and tuning build on it.
 """
@@ -16,6 +17,7 @@ from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
 from sb3_spiking.snn.readout import NonSpikingReadout, leaky_integrator_kernel, time_major
+from sb3_spiking.snn.small_cnn import SpikingSmallCNN
 
 __all__ = [
     "DECODERS",
@@ -31,6 +33,7 @@ __all__ = [
     "SpikingFeaturesExtractor",
     "SpikingMlpExtractor",
     "SpikingNatureCNN",
+    "SpikingSmallCNN",
     "leaky_integrator_kernel",
     "spiking_extractor_kwargs",
     "spiking_head",
