@@ -1,0 +1,153 @@
+"""
+Every ```python and ```bash block of README.md runs as written, with small budgets.
+
+The blocks of one section (a ``## `` heading) run in order, each in a fresh process, in one temporary folder that
+holds links to the repository's ``hyperparams/`` and ``scripts/`` and an empty ``docs/`` (so a script's default
+output never overwrites a tracked file). Budgets are substituted by rules, not per block, so that a block added
+later is picked up and shrunk the same way:
+
+- Python: ``.learn(N`` becomes ``.learn(256`` (:data:`LEARN_STEPS`);
+- shell: ``-n N`` (not ``nice -n``) and ``--n-timesteps N`` become 512 (:data:`STEPS`), ``--n-trials N`` and
+  ``--max-trials N`` 2 (:data:`TRIALS`), ``--steps N`` 1000; an ``rl_zoo3.train`` command without a step budget
+  gets ``-n 512``; ``python scripts/X.py`` gets ``--quick`` when that script has the option;
+  ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's commands: ``make test`` would
+  run this very test, ``make train`` is the train command).
+
+Lines that cannot run here are listed in :data:`NOT_RUN` with the reason; the test checks that each is still in the
+README. Sections that train on Atari, call rl-zoo3 or run a script are marked slow.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+LEARN_STEPS = 256
+STEPS = 512
+TRIALS = 2
+TRAIN_STEPS = 1000
+
+# Lines (their command, without a trailing comment) that are not run, and why
+NOT_RUN = {
+    "python scripts/dsqn_breakout.py --policy both": "the full-scale DSQN run: 20M Atari steps, days of GPU time",
+}
+
+SLOW = re.compile(r"rl_zoo3|scripts/|BreakoutNoFrameskip|make_atari_env|sb3_spiking\.tuning|sb3_spiking\.demos")
+
+
+def sections(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The README's ``## `` sections, each with its runnable blocks in order: ``(heading, [(language, code)])``."""
+    result: list[tuple[str, list[tuple[str, str]]]] = [("top", [])]
+    fence, lines = None, []
+    for line in text.splitlines():
+        if fence is None and line.startswith("## "):
+            result.append((line[3:].strip(), []))
+        elif fence is None and line.startswith("```"):
+            fence, lines = line[3:].strip(), []
+        elif fence is not None and line.startswith("```"):
+            if fence in ("python", "bash"):
+                result[-1][1].append((fence, "\n".join(lines) + "\n"))
+            fence = None
+        elif fence is not None:
+            lines.append(line)
+    return [(heading, blocks) for heading, blocks in result if blocks]
+
+
+def split_comment(line: str) -> tuple[str, str]:
+    """A shell line's command and its trailing comment (``  # ...``), if any."""
+    match = re.search(r"\s+#\s.*$", line)
+    return (line[: match.start()], line[match.start() :]) if match else (line, "")
+
+
+def shrink_python(code: str) -> str:
+    return re.sub(r"\.learn\(\s*[\d_]+", f".learn({LEARN_STEPS}", code)
+
+
+def shrink_shell(code: str) -> str:
+    code = code.replace("\\\n", " ")  # one line per command
+    lines = []
+    for line in code.splitlines():
+        command, comment = split_comment(line)
+        if command.strip() in NOT_RUN:
+            lines.append(f"# not run: {command.strip()}")
+            continue
+        command = re.sub(r"(?<!nice )(?<![\w-])-n \d[\d_]*", f"-n {STEPS}", command)
+        command = re.sub(r"--n-timesteps \d[\d_]*", f"--n-timesteps {STEPS}", command)
+        command = re.sub(r"--(n|max)-trials \d+", rf"--\1-trials {TRIALS}", command)
+        command = re.sub(r"--steps \d[\d_]*", f"--steps {TRAIN_STEPS}", command)
+        if re.search(r"rl_zoo3[. ]train", command) and not re.search(r"(^|\s)(-n|--n-timesteps) ", command):
+            command += f" -n {STEPS}"
+        script = re.search(r"python (scripts/[\w/]+\.py)", command)
+        if script and "--quick" not in command and '"--quick"' in (ROOT / script.group(1)).read_text():
+            command = command.replace(script.group(0), script.group(0) + " --quick", 1)
+        command = re.sub(r"^(\s*)make (\w)", rf"\1make -n -C {ROOT} \2", command)
+        lines.append(command + comment)
+    return "\n".join(lines) + "\n"
+
+
+def workdir(tmp_path: Path) -> Path:
+    for name in ("hyperparams", "scripts"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "docs").mkdir()
+    return tmp_path
+
+
+def run_block(language: str, code: str, cwd: Path, index: int) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    if language == "python":
+        path = cwd / f"block_{index}.py"
+        path.write_text(shrink_python(code))
+        command = [sys.executable, str(path)]
+    else:
+        path = cwd / f"block_{index}.sh"
+        path.write_text("set -e\n" + shrink_shell(code))
+        command = ["bash", str(path)]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"README block {index} failed:\n{path.read_text()}\n{result.stderr[-4000:]}"
+
+
+CASES = [
+    pytest.param(heading, blocks, id=heading, marks=[pytest.mark.slow] if any(SLOW.search(c) for _, c in blocks) else [])
+    for heading, blocks in sections(README)
+]
+
+
+@pytest.mark.parametrize("heading, blocks", CASES)
+def test_readme_section_runs(tmp_path, heading, blocks):
+    cwd = workdir(tmp_path)
+    for index, (language, code) in enumerate(blocks):
+        run_block(language, code, cwd, index)
+
+
+def test_extractor_finds_every_block():
+    fenced = re.findall(r"^```(python|bash)$", README, flags=re.MULTILINE)
+    assert sum(len(blocks) for _, blocks in sections(README)) == len(fenced) > 10
+    for line in NOT_RUN:
+        assert line in README, f"NOT_RUN lists {line!r}, which the README no longer has"
+
+
+def test_budgets_are_substituted():
+    assert shrink_python("model.learn(100_000)\nmodel.learn(total_timesteps=5)") == (
+        f"model.learn({LEARN_STEPS})\nmodel.learn(total_timesteps=5)"
+    )
+    shell = shrink_shell(
+        "nice -n 10 python scripts/reproduce_seeds.py --jobs 2    # writes docs\n"
+        "python -m rl_zoo3.train --algo dqn --env CartPole-v1 \\\n    -optimize --n-trials 20 --n-timesteps 20000\n"
+        "python -m rl_zoo3.train --algo ppo --env CartPole-v1 -P policy=SpikingMlpPolicy  # comment\n"
+        "python -m rl_zoo3.enjoy --algo ppo -n 5000 --deterministic\n"
+        "make train    # trains\n"
+        "python scripts/dsqn_breakout.py --policy both            # full scale, GPU\n"
+    ).splitlines()
+    assert shell[0] == "nice -n 10 python scripts/reproduce_seeds.py --quick --jobs 2    # writes docs"
+    assert shell[1].endswith(f"-optimize --n-trials {TRIALS} --n-timesteps {STEPS}")
+    assert shell[2] == f"python -m rl_zoo3.train --algo ppo --env CartPole-v1 -P policy=SpikingMlpPolicy -n {STEPS}  # comment"
+    assert shell[3] == f"python -m rl_zoo3.enjoy --algo ppo -n {STEPS} --deterministic"
+    assert shell[4] == f"make -n -C {ROOT} train    # trains"
+    assert shell[5] == "# not run: python scripts/dsqn_breakout.py --policy both"
