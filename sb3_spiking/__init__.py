@@ -2,7 +2,8 @@
 sb3-spiking: spiking-neural-network policies for Stable-Baselines3.
 
 Importing the package adds ``SpikingMlpPolicy``, ``SpikingCnnPolicy`` and ``SpikingMultiInputPolicy`` to every
-SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, MaskablePPO)::
+SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, MaskablePPO, SAC, TD3, DDPG, TQC,
+CrossQ)::
 
     import sb3_spiking
     from stable_baselines3 import DQN
@@ -30,6 +31,7 @@ from sb3_spiking.policies import (
     SpikingActorCriticPolicy,
     SpikingCnnDQNPolicy,
     SpikingCnnQRDQNPolicy,
+    SpikingCrossQPolicy,
     SpikingDQNPolicy,
     SpikingMaskableActorCriticCnnPolicy,
     SpikingMaskableActorCriticPolicy,
@@ -38,6 +40,15 @@ from sb3_spiking.policies import (
     SpikingMultiInputDQNPolicy,
     SpikingMultiInputQRDQNPolicy,
     SpikingQRDQNPolicy,
+    SpikingSACCnnPolicy,
+    SpikingSACMultiInputPolicy,
+    SpikingSACPolicy,
+    SpikingTD3CnnPolicy,
+    SpikingTD3MultiInputPolicy,
+    SpikingTD3Policy,
+    SpikingTQCCnnPolicy,
+    SpikingTQCMultiInputPolicy,
+    SpikingTQCPolicy,
     register_policies,
 )
 from sb3_spiking.snn import SpikingConfig
@@ -75,6 +86,7 @@ __all__ = [
     "SpikingCnnPolicy",
     "SpikingCnnQRDQNPolicy",
     "SpikingConfig",
+    "SpikingCrossQPolicy",
     "SpikingDQNPolicy",
     "SpikingMaskableActorCriticCnnPolicy",
     "SpikingMaskableActorCriticPolicy",
@@ -85,6 +97,15 @@ __all__ = [
     "SpikingMultiInputPolicy",
     "SpikingMultiInputQRDQNPolicy",
     "SpikingQRDQNPolicy",
+    "SpikingSACCnnPolicy",
+    "SpikingSACMultiInputPolicy",
+    "SpikingSACPolicy",
+    "SpikingTD3CnnPolicy",
+    "SpikingTD3MultiInputPolicy",
+    "SpikingTD3Policy",
+    "SpikingTQCCnnPolicy",
+    "SpikingTQCMultiInputPolicy",
+    "SpikingTQCPolicy",
     "register_policies",
     "spike_stats",
 ]

@@ -1,6 +1,6 @@
 import pytest
-from sb3_contrib import ARS, QRDQN, TQC, TRPO, MaskablePPO
-from stable_baselines3 import A2C, DQN, PPO, SAC
+from sb3_contrib import ARS, QRDQN, TQC, TRPO, CrossQ, MaskablePPO
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.dqn.policies import DQNPolicy
 
@@ -10,7 +10,7 @@ from sb3_spiking.policies import registry
 NAMES = ("SpikingMlpPolicy", "SpikingCnnPolicy", "SpikingMultiInputPolicy")
 
 
-@pytest.mark.parametrize("algo", [DQN, A2C, PPO, QRDQN, TRPO, MaskablePPO])
+@pytest.mark.parametrize("algo", [DQN, A2C, PPO, QRDQN, TRPO, MaskablePPO, SAC, TD3, DDPG, TQC])
 @pytest.mark.parametrize("name", NAMES)
 def test_every_fitting_algorithm_knows_the_names(algo, name):
     policy = algo.policy_aliases[name]
@@ -18,9 +18,15 @@ def test_every_fitting_algorithm_knows_the_names(algo, name):
     assert policy.__module__.startswith("sb3_spiking.")
 
 
-@pytest.mark.parametrize("algo", [SAC, TQC, ARS])
+@pytest.mark.parametrize("algo", [ARS])
 def test_algorithms_without_a_spiking_policy_are_left_alone(algo):
     assert not any(name in algo.policy_aliases for name in NAMES)
+
+
+def test_crossq_gets_the_names_of_its_own_aliases_only():
+    # sb3-contrib's CrossQ has an MlpPolicy only
+    assert CrossQ.policy_aliases["SpikingMlpPolicy"] is sb3_spiking.SpikingCrossQPolicy
+    assert "SpikingCnnPolicy" not in CrossQ.policy_aliases and "SpikingMultiInputPolicy" not in CrossQ.policy_aliases
 
 
 def test_names_are_declared_as_entry_points():

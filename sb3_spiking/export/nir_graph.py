@@ -2,10 +2,11 @@
 Export a spiking policy's action network to the Neuromorphic Intermediate Representation (NIR), for neuromorphic
 hardware and simulators.
 
-NIR graph (:func:`to_nir`), for the Q-network (DQN), quantile network (QR-DQN) or actor (actor-critic):
-``input -> encoder -> neuron -> ... -> Affine -> LI [-> I] -> output``. Its input is the preprocessed observation
-(SB3's ``preprocess_obs``: floats, images scaled to [0, 1]) held constant for ``T`` steps of length ``dt``; its
-output is Q-values, quantiles, logits or Gaussian means (the argmax or clipping stays with the host).
+NIR graph (:func:`to_nir`), for the Q-network (DQN), quantile network (QR-DQN) or actor (actor-critic, SAC, TD3,
+DDPG, TQC, CrossQ): ``input -> encoder -> neuron -> ... -> Affine -> LI [-> I] -> output``. Its input is the
+preprocessed observation (SB3's ``preprocess_obs``: floats, images scaled to [0, 1]) held constant for ``T`` steps of
+length ``dt``; its output is Q-values, quantiles, logits or Gaussian means, and for the squashed off-policy actors
+(SAC's mean, TD3's action) the value before ``tanh`` (the argmax, clipping or ``tanh`` stays with the host).
 
 Discrete-time mapping (forward Euler with step ``dt``; NIR's neurons are continuous-time):
 
@@ -49,8 +50,14 @@ def action_network(policy: BasePolicy) -> list[nn.Module]:
     The modules that map a preprocessed observation to the policy's action outputs (Q-values, quantiles, logits
     or Gaussian means), in order.
 
-    :param policy: A spiking DQN, QR-DQN or actor-critic policy
+    :param policy: A spiking DQN, QR-DQN, actor-critic or off-policy actor (SAC / TD3 family) policy; for the
+        latter the modules end before the ``tanh`` squashing (SAC's mean, TD3's pre-``tanh`` action)
     """
+    actor = getattr(policy, "actor", None)
+    if actor is not None and hasattr(actor, "latent_pi"):  # SAC, TQC, CrossQ: the Gaussian's mean
+        return [actor.features_extractor, actor.latent_pi, actor.mu]
+    if actor is not None and isinstance(getattr(actor, "mu", None), nn.Sequential) and isinstance(actor.mu[-1], nn.Tanh):
+        return [actor.features_extractor, actor.mu[:-1]]  # TD3, DDPG: the action before tanh
     for attr in ("q_net", "quantile_net"):
         net = getattr(policy, attr, None)
         if net is not None and hasattr(net, "features_extractor"):
@@ -146,7 +153,7 @@ def to_nir(policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: floa
     """
     The policy's spiking action network as a NIR graph (see the module documentation for the mapping).
 
-    :param policy: A spiking DQN, QR-DQN or actor-critic policy (Mlp or Cnn)
+    :param policy: A spiking DQN, QR-DQN, actor-critic or off-policy actor policy (Mlp or Cnn)
     :param path: Where to write the graph (HDF5, ``nir.write``); ``None`` writes nothing
     :param dt: Time step in seconds (NIR time constants are ``tau * dt``); 1e-4 as in SpikingJelly's exporter
     :return: The graph

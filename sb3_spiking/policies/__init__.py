@@ -19,7 +19,22 @@ from sb3_spiking.policies.contrib import (
     SpikingQuantileNetwork,
 )
 from sb3_spiking.policies.dqn import SpikingCnnDQNPolicy, SpikingDQNPolicy, SpikingMultiInputDQNPolicy, SpikingQNetwork
+from sb3_spiking.policies.off_policy import SpikingContinuousCritic, SpikingOffPolicyMixin
 from sb3_spiking.policies.registry import PolicyAlias, register_policies
+from sb3_spiking.policies.sac import (
+    SpikingCrossQActor,
+    SpikingCrossQPolicy,
+    SpikingSACActor,
+    SpikingSACCnnPolicy,
+    SpikingSACMultiInputPolicy,
+    SpikingSACPolicy,
+    SpikingTQCActor,
+    SpikingTQCCnnPolicy,
+    SpikingTQCCritic,
+    SpikingTQCMultiInputPolicy,
+    SpikingTQCPolicy,
+)
+from sb3_spiking.policies.td3 import SpikingTD3Actor, SpikingTD3CnnPolicy, SpikingTD3MultiInputPolicy, SpikingTD3Policy
 
 __all__ = [
     "PolicyAlias",
@@ -28,6 +43,9 @@ __all__ = [
     "SpikingActorCriticPolicy",
     "SpikingCnnDQNPolicy",
     "SpikingCnnQRDQNPolicy",
+    "SpikingContinuousCritic",
+    "SpikingCrossQActor",
+    "SpikingCrossQPolicy",
     "SpikingDQNPolicy",
     "SpikingMaskableActorCriticCnnPolicy",
     "SpikingMaskableActorCriticPolicy",
@@ -35,9 +53,23 @@ __all__ = [
     "SpikingMultiInputActorCriticPolicy",
     "SpikingMultiInputDQNPolicy",
     "SpikingMultiInputQRDQNPolicy",
+    "SpikingOffPolicyMixin",
     "SpikingPolicyMixin",
     "SpikingQNetwork",
     "SpikingQRDQNPolicy",
     "SpikingQuantileNetwork",
+    "SpikingSACActor",
+    "SpikingSACCnnPolicy",
+    "SpikingSACMultiInputPolicy",
+    "SpikingSACPolicy",
+    "SpikingTD3Actor",
+    "SpikingTD3CnnPolicy",
+    "SpikingTD3MultiInputPolicy",
+    "SpikingTD3Policy",
+    "SpikingTQCActor",
+    "SpikingTQCCnnPolicy",
+    "SpikingTQCCritic",
+    "SpikingTQCMultiInputPolicy",
+    "SpikingTQCPolicy",
     "register_policies",
 ]

@@ -41,6 +41,8 @@ class SpikingPolicyMixin:
 
     default_decoder = "max-mem"
     default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
+    #: Whether ``activation_fn`` is taken, for the policy's ANN parts (the off-policy critics)
+    ann_activation_fn = False
     spiking: SpikingConfig
     features_extractor_class: type[BaseFeaturesExtractor]
     features_extractor_kwargs: dict[str, Any]
@@ -49,7 +51,7 @@ class SpikingPolicyMixin:
     def __init__(
         self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any
     ) -> None:
-        if "activation_fn" in kwargs:
+        if "activation_fn" in kwargs and not self.ann_activation_fn:
             raise ValueError(
                 "Spiking policies take no activation_fn: their activations are spiking neurons, "
                 "chosen with neuron='if', 'lif' or 'plif'."
@@ -78,7 +80,8 @@ class SpikingPolicyMixin:
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
-        data.pop("activation_fn", None)
+        if not self.ann_activation_fn:
+            data.pop("activation_fn", None)
         data.update(self.spiking.to_kwargs())
         return data
 

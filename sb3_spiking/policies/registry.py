@@ -36,12 +36,16 @@ class PolicyAlias(str):
 def builtin_policies() -> dict[str, PolicyMap]:
     """The policies this package ships, by name (also declared as entry points in its metadata)."""
     from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+    from sb3_contrib.crossq.policies import CrossQPolicy
     from sb3_contrib.qrdqn.policies import QRDQNPolicy
+    from sb3_contrib.tqc.policies import TQCPolicy
     from stable_baselines3.common.policies import ActorCriticPolicy
     from stable_baselines3.dqn.policies import DQNPolicy
+    from stable_baselines3.sac.policies import SACPolicy
+    from stable_baselines3.td3.policies import TD3Policy
 
     from sb3_spiking import policies
-    from sb3_spiking.policies import contrib
+    from sb3_spiking.policies import contrib, sac, td3
 
     return {
         "SpikingMlpPolicy": {
@@ -49,18 +53,29 @@ def builtin_policies() -> dict[str, PolicyMap]:
             ActorCriticPolicy: policies.SpikingActorCriticPolicy,
             QRDQNPolicy: contrib.SpikingQRDQNPolicy,
             MaskableActorCriticPolicy: contrib.SpikingMaskableActorCriticPolicy,
+            SACPolicy: sac.SpikingSACPolicy,
+            TD3Policy: td3.SpikingTD3Policy,
+            TQCPolicy: sac.SpikingTQCPolicy,
+            # CrossQ has an MlpPolicy only, as in sb3-contrib
+            CrossQPolicy: sac.SpikingCrossQPolicy,
         },
         "SpikingCnnPolicy": {
             DQNPolicy: policies.SpikingCnnDQNPolicy,
             ActorCriticPolicy: policies.SpikingActorCriticCnnPolicy,
             QRDQNPolicy: contrib.SpikingCnnQRDQNPolicy,
             MaskableActorCriticPolicy: contrib.SpikingMaskableActorCriticCnnPolicy,
+            SACPolicy: sac.SpikingSACCnnPolicy,
+            TD3Policy: td3.SpikingTD3CnnPolicy,
+            TQCPolicy: sac.SpikingTQCCnnPolicy,
         },
         "SpikingMultiInputPolicy": {
             DQNPolicy: policies.SpikingMultiInputDQNPolicy,
             ActorCriticPolicy: policies.SpikingMultiInputActorCriticPolicy,
             QRDQNPolicy: contrib.SpikingMultiInputQRDQNPolicy,
             MaskableActorCriticPolicy: contrib.SpikingMaskableMultiInputActorCriticPolicy,
+            SACPolicy: sac.SpikingSACMultiInputPolicy,
+            TD3Policy: td3.SpikingTD3MultiInputPolicy,
+            TQCPolicy: sac.SpikingTQCMultiInputPolicy,
         },
     }
 
@@ -138,4 +153,3 @@ def register_policies(algorithms: Optional[list[type[BaseAlgorithm]]] = None) ->
                 algorithm.policy_aliases[name] = policy
                 registered[name].append(algorithm.__name__)
     return registered
-
