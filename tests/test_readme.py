@@ -13,8 +13,10 @@ later is picked up and shrunk the same way:
   ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's commands: ``make test`` would
   run this very test, ``make train`` is the train command).
 
-Lines that cannot run here are listed in :data:`NOT_RUN` with the reason; the test checks that each is still in the
-README. Sections that train on Atari, call rl-zoo3 or run a script are marked slow.
+Lines that cannot run here are listed in :data:`NOT_RUN` with the reason, and script lines whose ``--quick`` run
+another test already makes in :data:`RUN_ELSEWHERE` with that test (to spare CI minutes); the test checks that each
+is still in the README and that each named test exists. Sections that train on Atari, call rl-zoo3 or run a script
+are marked slow.
 """
 
 import os
@@ -36,6 +38,13 @@ TRAIN_STEPS = 1000
 # Lines (their command, without a trailing comment) that are not run, and why
 NOT_RUN = {
     "python scripts/dsqn_breakout.py --policy both": "the full-scale DSQN run: 20M Atari steps, days of GPU time",
+}
+
+# Script lines (their command, with or without `nice -n 10`) whose --quick run is made by another test
+RUN_ELSEWHERE = {
+    "python scripts/reproduce_seeds.py": "tests/test_seed_scripts.py::test_reproduce_seeds_quick",
+    "python scripts/dsqn_breakout.py --quick": "tests/test_seed_scripts.py::test_dsqn_breakout_quick",
+    "python scripts/benchmark.py": "tests/test_benchmark.py::test_benchmark_quick_runs",
 }
 
 SLOW = re.compile(r"rl_zoo3|scripts/|BreakoutNoFrameskip|make_atari_env|sb3_spiking\.tuning|sb3_spiking\.demos")
@@ -76,6 +85,12 @@ def shrink_shell(code: str) -> str:
         command, comment = split_comment(line)
         if command.strip() in NOT_RUN:
             lines.append(f"# not run: {command.strip()}")
+            continue
+        elsewhere = [
+            test for start, test in RUN_ELSEWHERE.items() if command.strip().removeprefix("nice -n 10 ").startswith(start)
+        ]
+        if elsewhere:
+            lines.append(f"# run by {elsewhere[0]}: {command.strip()}")
             continue
         command = re.sub(r"(?<!nice )(?<![\w-])-n \d[\d_]*", f"-n {STEPS}", command)
         command = re.sub(r"--n-timesteps \d[\d_]*", f"--n-timesteps {STEPS}", command)
@@ -129,8 +144,11 @@ def test_readme_section_runs(tmp_path, heading, blocks):
 def test_extractor_finds_every_block():
     fenced = re.findall(r"^```(python|bash)$", README, flags=re.MULTILINE)
     assert sum(len(blocks) for _, blocks in sections(README)) == len(fenced) > 10
-    for line in NOT_RUN:
-        assert line in README, f"NOT_RUN lists {line!r}, which the README no longer has"
+    for line in [*NOT_RUN, *RUN_ELSEWHERE]:
+        assert line in README, f"{line!r} is listed here, but the README no longer has it"
+    for test in RUN_ELSEWHERE.values():
+        path, name = test.split("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), f"{test} does not exist"
 
 
 def test_budgets_are_substituted():
@@ -144,10 +162,18 @@ def test_budgets_are_substituted():
         "python -m rl_zoo3.enjoy --algo ppo -n 5000 --deterministic\n"
         "make train    # trains\n"
         "python scripts/dsqn_breakout.py --policy both            # full scale, GPU\n"
+        "python scripts/dsqn_breakout.py --quick --policy both    # smoke run\n"
     ).splitlines()
-    assert shell[0] == "nice -n 10 python scripts/reproduce_seeds.py --quick --jobs 2    # writes docs"
+    assert shell[0] == (
+        "# run by tests/test_seed_scripts.py::test_reproduce_seeds_quick: "
+        "nice -n 10 python scripts/reproduce_seeds.py --jobs 2"
+    )
     assert shell[1].endswith(f"-optimize --n-trials {TRIALS} --n-timesteps {STEPS}")
     assert shell[2] == f"python -m rl_zoo3.train --algo ppo --env CartPole-v1 -P policy=SpikingMlpPolicy -n {STEPS}  # comment"
     assert shell[3] == f"python -m rl_zoo3.enjoy --algo ppo -n {STEPS} --deterministic"
     assert shell[4] == f"make -n -C {ROOT} train    # trains"
     assert shell[5] == "# not run: python scripts/dsqn_breakout.py --policy both"
+    assert shell[6].startswith("# run by tests/test_seed_scripts.py::test_dsqn_breakout_quick: ")
+    assert shrink_shell("python scripts/firing_at_init.py\npython scripts/profile_step.py --threads 1\n") == (
+        "python scripts/firing_at_init.py\npython scripts/profile_step.py --threads 1\n"
+    )
