@@ -17,16 +17,24 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	touch $(STAMP)
 	@echo "installed: $(VENV) is ready"
 
-.PHONY: install train test test-fast lint format benchmark
-install: $(STAMP)
+# The PostgreSQL server binaries of the multi-worker tuning tests: Debian's package, as root, only when pg_ctl is missing
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo "Installing PostgreSQL (apt-get)" && \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	echo "PostgreSQL binaries missing and not installable here (not root or no apt-get): its tests will say so"
+
+.PHONY: install postgres train test test-fast lint format benchmark
+install: $(STAMP) postgres
 
 train: $(STAMP)
 	$(PY) -m sb3_spiking.demos.train
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(PY) -m pytest -n 2 -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) postgres
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
 lint: $(STAMP)

@@ -6,16 +6,20 @@ Tune the spiking knobs of an SB3 agent with Optuna, without rl-zoo3::
 A study lives in an Optuna storage, so it can be stopped and resumed, and run by several processes (or machines)
 at once: a SQLite file by default (``--storage tune.db``), a journal file (``--storage tune.log``, for processes
 sharing a file system), or any Optuna storage URL (``--storage postgresql://user@host/db``, for many machines).
+``--create-only --max-trials N`` creates a study of N trials once; workers then join it with ``--resume`` (also
+rl-zoo3's ``-optimize`` workers) and run trials until the study holds N finished ones; the trial of a worker that
+dies is failed by its heartbeat and run again by another (:mod:`sb3_spiking.tuning.storage`).
 Each trial samples ``T``, ``tau``, ``decoder`` and ``neuron`` (:class:`SpikingSearchSpace`) and, unless
 ``--no-tune-algo``, a few hyperparameters of the algorithm; it is evaluated ``--n-evaluations`` times during
-training, and the pruner stops trials that fall behind.
+training, and the pruner stops trials that fall behind. ``--trial-id N --save PATH`` trains a trial's setting again.
 """
 
 import argparse
 import ast
 import math
-import warnings
-from typing import Any, Callable, Optional
+import sys
+import time
+from typing import Any, Callable, Optional, Union
 
 import optuna
 import torch as th
@@ -32,6 +36,23 @@ from stable_baselines3.common.vec_env import VecEnv
 import sb3_spiking  # noqa: F401  (registers the spiking policy names)
 from sb3_spiking.snn import DECODERS, NEURONS
 from sb3_spiking.tuning.space import ALGO_SAMPLERS, SpikingSearchSpace, sample_spiking_params
+from sb3_spiking.tuning.storage import (
+    HEARTBEAT_INTERVAL,
+    MAX_RETRY,
+    StudyExists,
+    check_search_space,
+    create_study,
+    load_study,
+    make_storage,
+    run_worker,
+    search_space_of,
+    study_settings,
+)
+
+# The kind of worker (storage.KIND_ATTR) of this tuner's trials
+KIND = "sb3_spiking.tuning"
+
+__all__ = ["main", "make_objective", "make_pruner", "make_sampler", "make_storage", "parse_args", "report", "tune"]
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
@@ -39,25 +60,6 @@ def _algorithms() -> dict[str, type[BaseAlgorithm]]:
     from stable_baselines3 import A2C, DQN, PPO
 
     return {"a2c": A2C, "dqn": DQN, "ppo": PPO, "qrdqn": QRDQN, "trpo": TRPO}
-
-
-def make_storage(storage: str, heartbeat_interval: int = 60) -> Any:
-    """
-    An Optuna storage from a command-line value.
-
-    :param storage: A path ending in ``.log`` (journal file), another path (SQLite file) or an Optuna storage URL
-    :param heartbeat_interval: Seconds between heartbeats of a running trial in a database storage, so that the
-        trial of a worker that died is marked failed rather than running forever
-    """
-    if storage.endswith(".log") and "://" not in storage:
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(storage))
-    url = storage if "://" in storage else f"sqlite:///{storage}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # A trial whose heartbeat stops (its worker died) is marked failed when another worker starts a trial
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval)
 
 
 def make_pruner(name: str, n_startup_trials: int, n_evaluations: int) -> BasePruner:
@@ -107,30 +109,46 @@ class _PruningEval(BaseCallback):
         return not self.pruned
 
 
-def make_objective(args: argparse.Namespace) -> Callable[[optuna.Trial], float]:
-    """The objective of a study: mean evaluation return of a trained agent."""
-    algo_class = _algorithms()[args.algo]
+def make_sample(args: argparse.Namespace) -> Callable[[optuna.Trial], tuple[dict[str, Any], dict[str, Any]]]:
+    """What a trial samples: ``(algorithm hyperparameters, spiking policy kwargs)``."""
     space = SpikingSearchSpace(
         T=tuple(args.T), tau=tuple(args.tau), decoders=tuple(args.decoders), neurons=tuple(args.neurons)
     )
 
+    def sample(trial: optuna.Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+        hyperparams = ALGO_SAMPLERS[args.algo](trial) if args.tune_algo else {}
+        return hyperparams, sample_spiking_params(trial, space)
+
+    return sample
+
+
+def train_trial(args: argparse.Namespace, trial: optuna.Trial) -> tuple[BaseAlgorithm, _PruningEval]:
+    """Train the agent of a trial (an :class:`optuna.Trial`, or a :class:`~optuna.trial.FixedTrial` to train again)."""
+    sampled, knobs = make_sample(args)(trial)
+    hyperparams = {**args.hyperparams, **sampled}
+    policy_kwargs = {**args.policy_kwargs, **knobs}
+    env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
+    eval_env = make_vec_env(args.env, n_envs=1, seed=None if args.seed is None else args.seed + 1000)
+    try:
+        model = _algorithms()[args.algo](
+            args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams
+        )
+        eval_freq = max(args.n_timesteps // args.n_evaluations // args.n_envs, 1)
+        callback = _PruningEval(trial, eval_env, eval_freq, args.eval_episodes)
+        model.learn(args.n_timesteps, callback=callback)
+    except (AssertionError, ValueError) as error:  # e.g. NaN from an unlucky learning rate
+        raise optuna.TrialPruned(f"training failed: {error}") from error
+    finally:
+        env.close()
+        eval_env.close()
+    return model, callback
+
+
+def make_objective(args: argparse.Namespace) -> Callable[[optuna.Trial], float]:
+    """The objective of a study: mean evaluation return of a trained agent."""
+
     def objective(trial: optuna.Trial) -> float:
-        hyperparams = dict(args.hyperparams)
-        if args.tune_algo:
-            hyperparams.update(ALGO_SAMPLERS[args.algo](trial))
-        policy_kwargs = {**args.policy_kwargs, **sample_spiking_params(trial, space)}
-        env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
-        eval_env = make_vec_env(args.env, n_envs=1, seed=None if args.seed is None else args.seed + 1000)
-        try:
-            model = algo_class(args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams)
-            eval_freq = max(args.n_timesteps // args.n_evaluations // args.n_envs, 1)
-            callback = _PruningEval(trial, eval_env, eval_freq, args.eval_episodes)
-            model.learn(args.n_timesteps, callback=callback)
-        except (AssertionError, ValueError) as error:  # e.g. NaN from an unlucky learning rate
-            raise optuna.TrialPruned(f"training failed: {error}") from error
-        finally:
-            env.close()
-            eval_env.close()
+        _, callback = train_trial(args, trial)
         if callback.pruned:
             raise optuna.TrialPruned(f"pruned after {callback.n_evaluations} evaluations")
         return callback.last_mean_reward
@@ -153,6 +171,15 @@ def _literal_dict(text: str) -> dict[str, Any]:
     return value
 
 
+def _trial_id(text: str) -> Union[int, str]:
+    if text == "best":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a trial number or 'best', got {text!r}") from None
+
+
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sb3_spiking.tuning", description=__doc__.split("::")[0].strip())
     add = parser.add_argument
@@ -160,7 +187,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--env", default="CartPole-v1", help="gymnasium environment id")
     add("--policy", default="SpikingMlpPolicy", help="spiking policy name")
     add("--n-trials", type=int, default=20, help="trials that this process runs")
-    add("--max-trials", type=int, default=None, help="stop once the study holds this many trials, over all processes")
+    add("--max-trials", type=int, default=None, help="finished trials of the study, all workers together (fixed at creation)")
     add("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     add("--n-timesteps", type=int, default=20_000, help="training steps per trial")
     add("--n-evaluations", type=int, default=4, help="evaluations (pruning points) per trial")
@@ -168,6 +195,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--n-envs", type=int, default=1, help="training environments")
     add("--storage", default="spiking_tune.db", help="SQLite file, journal file (*.log) or Optuna storage URL")
     add("--study-name", default=None, help="study name (default: ALGO-ENV-spiking)")
+    add("--create-only", action="store_true", help="create the study (an existing one is an error) and exit")
+    add("--resume", action="store_true", help="join an existing study (a missing one is an error), never create it")
+    add("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL, help="seconds between heartbeats of a trial")
+    add("--grace-period", type=int, default=None, help="seconds without heartbeat before a trial fails (2 intervals)")
+    add("--max-retry", type=int, default=MAX_RETRY, help="times the parameters of a failed trial are tried again")
+    add("--trial-id", type=_trial_id, default=None, help="train this trial's setting (a number, or best) again, not tune")
+    add("--save", default=None, help="with --trial-id: where to save the trained agent")
     add("--sampler", default="tpe", choices=["tpe", "random"], help="Optuna sampler")
     add("--pruner", default="median", choices=["median", "halving", "none"], help="Optuna pruner")
     add("--n-startup-trials", type=int, default=5, help="trials before TPE and the median pruner act")
@@ -185,21 +219,63 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def tune(args: argparse.Namespace) -> optuna.Study:
-    """Run (or resume) the study described by the parsed arguments."""
+def open_study(args: argparse.Namespace) -> tuple[optuna.Study, bool]:
+    """
+    Create or load the study of the arguments, before any training: one-line ValueErrors for an unreachable storage,
+    a missing study (``--resume``), an existing one (``--create-only``) or one created with another search space.
+
+    :return: The study, and whether this process created it
+    """
+    name = args.study_name or f"{args.algo}-{args.env}-spiking"
+    space = search_space_of(make_sample(args))
+    created = False
+    if not args.resume and args.trial_id is None:
+        try:
+            create_study(
+                args.storage, name, args.max_trials, space, args.heartbeat_interval, args.grace_period, args.max_retry
+            )
+            created = True
+        except StudyExists:
+            if args.create_only:
+                raise
+    study = load_study(
+        args.storage,
+        name,
+        kind=KIND,
+        sampler=make_sampler(args.sampler, args.n_startup_trials, args.seed),
+        pruner=make_pruner(args.pruner, args.n_startup_trials, args.n_evaluations),
+    )
+    deadline = time.monotonic() + 10.0
+    while args.max_trials is not None and not study_settings(study) and time.monotonic() < deadline:
+        time.sleep(0.5)  # another worker has just created it and is saving its settings
+        study = load_study(args.storage, name, kind=KIND, sampler=study.sampler, pruner=study.pruner)
+    if args.trial_id is None:
+        check_search_space(study, space)
+    asked = study_settings(study).get("max_trials")
+    if args.max_trials is not None and asked is not None and asked != args.max_trials:
+        raise ValueError(f"Study {name!r} was created with --max-trials {asked}, not {args.max_trials}")
+    return study, created
+
+
+def tune(args: argparse.Namespace, study: Optional[optuna.Study] = None) -> optuna.Study:
+    """
+    Run (or resume) the study described by the parsed arguments: in a study of fixed size (``--max-trials`` at its
+    creation), trials from its queue until it holds them all (:func:`~sb3_spiking.tuning.storage.run_worker`).
+
+    :param study: The study, if already opened by :func:`open_study`
+    """
     if args.num_threads > 0:
         th.set_num_threads(args.num_threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        storage=make_storage(args.storage),
-        study_name=args.study_name or f"{args.algo}-{args.env}-spiking",
-        sampler=make_sampler(args.sampler, args.n_startup_trials, args.seed),
-        pruner=make_pruner(args.pruner, args.n_startup_trials, args.n_evaluations),
-        direction="maximize",
-        load_if_exists=True,
-    )
+    if study is None:
+        study, _ = open_study(args)
+    if args.create_only:
+        return study
+    if study_settings(study).get("max_trials") is not None:
+        run_worker(study, make_objective(args), n_trials=args.n_trials, timeout=args.timeout, kind=KIND)
+        return study
     callbacks, n_trials = [], args.n_trials
-    if args.max_trials is not None:
+    if args.max_trials is not None:  # a study created elsewhere (by rl-zoo3): counted, not queued
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         n_trials = max(0, min(n_trials, args.max_trials - len(study.get_trials(deepcopy=False, states=counted))))
         callbacks.append(MaxTrialsCallback(args.max_trials, states=counted))
@@ -212,6 +288,26 @@ def tune(args: argparse.Namespace) -> optuna.Study:
         gc_after_trial=True,
     )
     return study
+
+
+def find_trial(study: optuna.Study, trial_id: Union[int, str]) -> optuna.trial.FrozenTrial:
+    """Trial ``trial_id`` (a number, or ``"best"``) of the study; a ValueError if it has none with parameters."""
+    if trial_id == "best":
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            raise ValueError(f"Study {study.study_name!r} has no complete trial yet")
+        return study.best_trial
+    trial = next((trial for trial in study.get_trials(deepcopy=False) if trial.number == trial_id), None)
+    if trial is None or not trial.params:
+        raise ValueError(f"Study {study.study_name!r} has no trial #{trial_id} with parameters")
+    return trial
+
+
+def train_again(args: argparse.Namespace, trial: optuna.trial.FrozenTrial) -> str:
+    """Train the setting of a trial again: its spiking knobs and the hyperparameters that it sampled."""
+    model, callback = train_trial(args, optuna.trial.FixedTrial(trial.params, number=trial.number))
+    if args.save is not None:
+        model.save(args.save)
+    return f"Trial #{trial.number} trained again: mean return {callback.last_mean_reward:.1f}"
 
 
 def report(study: optuna.Study) -> str:
@@ -227,8 +323,22 @@ def report(study: optuna.Study) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    study = tune(parse_args(argv))
-    print(report(study))
+    args = parse_args(argv)
+    if args.create_only and args.resume:
+        sys.exit("python -m sb3_spiking.tuning: error: --create-only and --resume exclude each other")
+    args.resume = args.resume or args.trial_id is not None
+    try:
+        study, _ = open_study(args)
+        trial = None if args.trial_id is None else find_trial(study, args.trial_id)
+    except ValueError as error:  # bad input: one line, before any training
+        sys.exit(f"python -m sb3_spiking.tuning: error: {error}")
+    if args.create_only:
+        asked = study_settings(study).get("max_trials")
+        print(f"Created study {study.study_name!r} in {args.storage}" + (f": {asked} trials" if asked else ""))
+    elif trial is not None:
+        print(train_again(args, trial))
+    else:
+        print(report(tune(args, study)))
 
 
 if __name__ == "__main__":

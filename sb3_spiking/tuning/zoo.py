@@ -22,6 +22,7 @@ import functools
 import io
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Optional
+from unittest import mock
 
 import optuna
 
@@ -131,6 +132,8 @@ def spiking_converter(converter: Callable[[dict[str, Any]], dict[str, Any]]) -> 
         knobs = {name: params.pop(name) for name in SPIKING_PARAMS if name in params}
         if not knobs:
             return converter(sampled_params)
+        if not params:  # a trial of the standalone tuner with --no-tune-algo: only the spiking knobs
+            return {"policy_kwargs": _merge(None, None, knobs)}
         hyperparams = converter({**FIXED_PARAMS, **params})
         hyperparams["policy_kwargs"] = _merge(None, hyperparams.get("policy_kwargs"), knobs)
         return hyperparams
@@ -177,6 +180,10 @@ def _wrap_load_trial(load_trial: Callable) -> Callable:
 
     @functools.wraps(load_trial)
     def wrapped(self: Any, storage: str, study_name: str, trial_id: Optional[int] = None, convert: bool = True) -> dict:
+        if storage.startswith(("postgresql://", "postgres://")):
+            from sb3_spiking.tuning.storage import normalize_url
+
+            storage = normalize_url(storage)  # the psycopg driver of the zoo extra
         params = load_trial(self, storage, study_name, trial_id, convert)
         policy_kwargs = params.get("policy_kwargs")
         if convert and isinstance(policy_kwargs, dict) and any(name in policy_kwargs for name in SPIKING_PARAMS):
@@ -187,11 +194,54 @@ def _wrap_load_trial(load_trial: Callable) -> Callable:
     return wrapped
 
 
+def _open_study(create_study: Callable[..., optuna.Study], **kwargs: Any) -> optuna.Study:
+    """
+    ``optuna.create_study`` as rl-zoo3's ``-optimize`` calls it, for a database URL: the storage records heartbeats
+    and retries the trials of workers that died, and a study of fixed size (made by the standalone tuner with
+    ``--create-only --max-trials N``) is run from its queue, its search space checked against :data:`SEARCH_SPACE`.
+    """
+    from sb3_spiking.tuning import storage as storages
+
+    url, name = kwargs.pop("storage", None), kwargs.pop("study_name", None)
+    if not isinstance(url, str):  # not the call of -optimize (an in-memory study)
+        return create_study(storage=url, study_name=name, **kwargs)
+    if name is None:
+        return create_study(storage=storages.make_storage(url), study_name=name, **kwargs)
+    study_kwargs = {"sampler": kwargs.get("sampler"), "pruner": kwargs.get("pruner")}
+    try:
+        study = storages.load_study(url, name, kind="rl_zoo3", **study_kwargs)
+    except storages.StudyNotFound:
+        with contextlib.suppress(storages.StudyExists):  # another worker created it meanwhile
+            storages.create_study(url, name, direction=kwargs.get("direction", "maximize"))
+        study = storages.load_study(url, name, kind="rl_zoo3", **study_kwargs)
+    space = storages.search_space_of(lambda trial: sample_spiking_params(trial, SEARCH_SPACE))
+    storages.check_search_space(study, space, names=SPIKING_PARAMS)
+    if storages.study_settings(study).get("max_trials") is not None:
+        study.optimize = functools.partial(storages.run_worker, study, kind="rl_zoo3")  # type: ignore[method-assign]
+    return study
+
+
+def _wrap_hyperparameters_optimization(optimize: Callable) -> Callable:
+    if getattr(optimize, _WRAPPED, False):
+        return optimize
+
+    @functools.wraps(optimize)
+    def wrapped(self: Any) -> None:
+        if self.storage is None or "://" not in self.storage:
+            return optimize(self)
+        with mock.patch.object(optuna, "create_study", functools.partial(_open_study, optuna.create_study)):
+            return optimize(self)
+
+    setattr(wrapped, _WRAPPED, True)
+    return wrapped
+
+
 def install() -> None:
     """
     Make rl-zoo3's ``-optimize`` and ``--trial-id`` aware of spiking policies (idempotent): wraps every entry
     of ``HYPERPARAMS_SAMPLER`` and ``HYPERPARAMS_CONVERTER``, and ``ExperimentManager.objective`` /
-    ``load_trial`` so that the samplers know the experiment's policy and yml ``policy_kwargs``.
+    ``load_trial`` so that the samplers know the experiment's policy and yml ``policy_kwargs``, and
+    ``hyperparameters_optimization`` so that a database study survives workers that die (:func:`_open_study`).
     """
     from rl_zoo3 import hyperparams_opt
     from rl_zoo3.exp_manager import ExperimentManager
@@ -202,6 +252,9 @@ def install() -> None:
         hyperparams_opt.HYPERPARAMS_CONVERTER[algo] = spiking_converter(converter)
     ExperimentManager.objective = _wrap_objective(ExperimentManager.objective)
     ExperimentManager.load_trial = _wrap_load_trial(ExperimentManager.load_trial)
+    ExperimentManager.hyperparameters_optimization = _wrap_hyperparameters_optimization(
+        ExperimentManager.hyperparameters_optimization
+    )
 
 
 install()
