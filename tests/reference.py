@@ -9,6 +9,10 @@ meant for tests and for reading.
 - IF: ``h = v + x``; LIF: ``h = v + (x - v) / tau``; PLIF: ``h = v + (x - v) * sigmoid(w)``;
   spike ``s = H(h - v_threshold)`` with the layer's surrogate gradient; hard reset ``v = h * (1 - s)``
   (``s`` detached from the graph when ``detach_reset``).
+- Population encoder: ``a[d, j] = exp(-(x[d] - mu[d, j])^2 / (2 sigma[d, j]^2))`` written per dimension and
+  neuron, flattened dimension by dimension, the same at every step.
+- Population readout: its linear layer and spiking neurons stepped like a hidden layer, the spike counts
+  divided by ``T``, then ``y[o] = sum_j w[o, j] r[o, j] + b[o]``.
 - Non-spiking readout: ``u = u + (y - u) / tau`` from ``u = 0`` with ``y`` the linear layer's output at step ``t``,
   then the decoder's statistic over the ``T`` values of ``u``; ``fr-mlp`` applies the linear layer to the
   mean of the input spikes instead.
@@ -22,7 +26,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_spiking.snn import NonSpikingReadout, RepeatOverTime, SpikingNatureCNN
+from sb3_spiking.snn import NonSpikingReadout, PopulationEncoder, PopulationReadout, RepeatOverTime, SpikingNatureCNN
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:
@@ -76,12 +80,40 @@ def _decode(decoder: str, u: th.Tensor) -> th.Tensor:
     raise ValueError(f"Unknown decoder {decoder!r}")
 
 
+def population_activations(encoder: PopulationEncoder, x: th.Tensor) -> th.Tensor:
+    """The receptive fields' activations ``[B, D * P]``, one dimension and neuron at a time."""
+    columns = []
+    for d in range(encoder.input_dim):
+        for j in range(encoder.pop_size):
+            mu, sigma = encoder.centres[d, j], encoder.widths[d, j]
+            columns.append(th.exp(-((x[:, d] - mu) ** 2) / (2 * sigma**2)))
+    return th.stack(columns, dim=1)
+
+
+def population_readout(readout: PopulationReadout, inputs: list[th.Tensor]) -> th.Tensor:
+    """The population readout of the per-step inputs ``[B, F]``, stepped neuron layer and all."""
+    v, count = None, None
+    for x_t in inputs:
+        spikes, v = neuron_step(readout.neuron, nn.functional.linear(x_t, readout.linear.weight, readout.linear.bias), v)
+        count = spikes if count is None else count + spikes
+    assert count is not None
+    rates = count / len(inputs)
+    out = []
+    for o in range(readout.out_features):
+        y = readout.bias[o]
+        for j in range(readout.pop_size):
+            y = y + readout.weight[o, j] * rates[:, o * readout.pop_size + j]
+        out.append(y)
+    return th.stack(out, dim=1)
+
+
 def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T: int) -> th.Tensor:
     """
     Simulate a spiking network step by step on a static input.
 
-    :param layers: The network (a module, or its layers in order): linear / convolution / flatten layers,
-        ``RepeatOverTime``, SpikingJelly IF / LIF / PLIF layers, and at most one final ``NonSpikingReadout``
+    :param layers: The network (a module, or its layers in order): a population encoder, linear / convolution /
+        flatten layers, ``RepeatOverTime``, SpikingJelly IF / LIF / PLIF layers, and at most one final
+        ``NonSpikingReadout`` or ``PopulationReadout``
     :param x: Static input ``[B, ...]`` (already preprocessed)
     :param T: Number of time steps
     :return: The readout's decoded output ``[B, out]``, or the spike trains ``[T, B, F]`` of the last layer
@@ -91,7 +123,7 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
     potentials: dict[int, Optional[th.Tensor]] = {}
     readout_in: list[th.Tensor] = []
     outputs: list[th.Tensor] = []
-    readout: Optional[NonSpikingReadout] = None
+    readout: Optional[Union[NonSpikingReadout, PopulationReadout]] = None
     for _ in range(T):
         h = x
         for index, layer in enumerate(leaves):
@@ -99,9 +131,11 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
                 continue
             if isinstance(layer, sj_neuron.BaseNode):
                 h, potentials[index] = neuron_step(layer, h, potentials.get(index))
-            elif isinstance(layer, NonSpikingReadout):
+            elif isinstance(layer, (NonSpikingReadout, PopulationReadout)):
                 readout = layer
                 readout_in.append(h)
+            elif isinstance(layer, PopulationEncoder):
+                h = population_activations(layer, h)
             elif isinstance(layer, nn.Conv2d):
                 h = nn.functional.conv2d(
                     h, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups
@@ -115,6 +149,8 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
         outputs.append(h)
     if readout is None:
         return th.stack(outputs)
+    if isinstance(readout, PopulationReadout):
+        return population_readout(readout, readout_in)
     if readout.decoder == "fr-mlp":
         return readout.linear(th.stack(readout_in).mean(dim=0))
     u = th.zeros(())

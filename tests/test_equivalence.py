@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from reference import reference_forward, reference_q_values
+from reference import population_readout, reference_forward, reference_q_values
 from spikingjelly.activation_based.neuron import BaseNode
 
 from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
-from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, SpikingConfig, spiking_head
+from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, PopulationReadout, SpikingConfig, spiking_head
 from sb3_spiking.snn.fused import fused_multi_step, fused_supported
 
 
@@ -129,6 +129,32 @@ def test_mlp_q_network_matches_step_by_step(T, decoder, neuron):
     reference.sum().backward()
     for fast_grad, param in zip(fast_grads, policy.q_net.parameters()):
         th.testing.assert_close(fast_grad, param.grad, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_population_encoder_and_readout_match_step_by_step(neuron):
+    # A population-coded Q-network, and an actor with a population readout, against the float64 oracle
+    observation_space = spaces.Box(-3, 3, (3,), np.float32)
+    policy = q_policy(SpikingDQNPolicy, observation_space, gain=2.0, T=6, neuron=neuron, encoder="population", pop_size=4)
+    obs = th.as_tensor(np.stack([observation_space.sample() for _ in range(16)])).double()
+    assert_every_layer_fires(policy.q_net, obs)
+    fast = policy.q_net.q_net(policy.q_net.features_extractor(obs))
+    reference = reference_q_values(policy.q_net, obs)
+    th.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-10)
+    fast.sum().backward()
+    fast_grads = [p.grad.clone() for p in policy.q_net.parameters()]
+    assert fast_grads[0].abs().sum() > 0 and fast_grads[1].abs().sum() > 0  # centres and widths learn
+    policy.q_net.zero_grad()
+    reference.sum().backward()
+    for fast_grad, param in zip(fast_grads, policy.q_net.parameters()):
+        th.testing.assert_close(fast_grad, param.grad, rtol=1e-7, atol=1e-10)
+
+    spiking = SpikingConfig(T=5, neuron=neuron, pop_size=3)
+    readout = PopulationReadout(8, 2, spiking).double()
+    x = th.rand(5, 10, 8, dtype=th.float64).lt(0.5).double()
+    fast = readout(x)
+    assert 0.0 < float(readout.rates(x).mean().detach()) < 1.0
+    th.testing.assert_close(fast, population_readout(readout, list(x)), rtol=1e-12, atol=1e-12)
 
 
 def test_spiking_head_on_a_spike_train():

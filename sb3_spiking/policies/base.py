@@ -20,6 +20,7 @@ from sb3_spiking.snn import (
     SpikingFeaturesExtractor,
     SpikingMlpExtractor,
     SpikingNatureCNN,
+    observation_bounds,
     spiking_extractor_kwargs,
     spiking_init_,
 )
@@ -43,6 +44,8 @@ class SpikingPolicyMixin:
     default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
     #: Whether ``activation_fn`` is taken, for the policy's ANN parts (the off-policy critics)
     ann_activation_fn = False
+    #: Whether the policy has continuous outputs that ``action_readout="population"`` applies to
+    population_action_readout = False
     spiking: SpikingConfig
     features_extractor_class: type[BaseFeaturesExtractor]
     features_extractor_kwargs: dict[str, Any]
@@ -58,6 +61,16 @@ class SpikingPolicyMixin:
             )
         self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder)
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
+        if self.spiking.action_readout != "linear" and not self.population_action_readout:
+            raise ValueError(
+                f"action_readout={self.spiking.action_readout!r} applies to the actors of SAC, TD3, DDPG, TQC and "
+                f"CrossQ, not to {type(self).__name__}: use action_readout='linear'"
+            )
+        if self.spiking.encoder == "population" and issubclass(extractor_class, SpikingNatureCNN):
+            raise ValueError(
+                "encoder='population' reads vector observations; a spiking CNN encodes images itself: "
+                "use encoder='linear' with SpikingCnnPolicy"
+            )
         if isinstance(observation_space, spaces.Dict) and not issubclass(extractor_class, SpikingCombinedExtractor):
             raise ValueError(
                 f"Dict observation spaces need SpikingMultiInputPolicy (or a Dict-aware features_extractor_class), "
@@ -105,7 +118,10 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
     device: Any
 
     def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = SpikingMlpExtractor(self.features_dim, self.net_arch, self.spiking, device=self.device)
+        bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+        self.mlp_extractor = SpikingMlpExtractor(
+            self.features_dim, self.net_arch, self.spiking, device=self.device, input_bounds=bounds
+        )
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]

@@ -12,7 +12,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
-from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, spiking_head
+from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, observation_bounds, spiking_head
 
 
 class SpikingQuantileNetwork(QuantileNetwork):
@@ -48,7 +48,8 @@ class SpikingQuantileNetwork(QuantileNetwork):
         self.net_arch = [64, 64] if net_arch is None else net_arch
         self.spiking = SpikingConfig() if spiking is None else spiking
         action_dim = int(self.action_space.n)
-        self.quantile_net = spiking_head(self.features_dim, action_dim * self.n_quantiles, self.net_arch, self.spiking)
+        bounds = observation_bounds(observation_space, features_extractor)
+        self.quantile_net = spiking_head(self.features_dim, action_dim * self.n_quantiles, self.net_arch, self.spiking, bounds)
 
 
 class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):

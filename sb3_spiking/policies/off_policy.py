@@ -103,6 +103,7 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
 
     default_decoder = "last-mem"
     ann_activation_fn = True
+    population_action_readout = True
     actor_class: type[nn.Module]
     critic_class: Optional[type[nn.Module]] = SpikingContinuousCritic
     actor_kwargs: dict[str, Any]

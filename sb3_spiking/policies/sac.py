@@ -20,7 +20,16 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from sb3_spiking.policies.off_policy import SpikingOffPolicyMixin, critic_input, spike_q_networks
-from sb3_spiking.snn import NonSpikingReadout, SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, spiking_mlp
+from sb3_spiking.snn import (
+    NonSpikingReadout,
+    PopulationReadout,
+    SpikingCombinedExtractor,
+    SpikingConfig,
+    SpikingNatureCNN,
+    observation_bounds,
+    spiking_mlp,
+    spiking_mlp_output_dim,
+)
 
 
 class SpikingGaussianActorMixin:
@@ -45,22 +54,31 @@ class SpikingGaussianActorMixin:
         super().__init__(*args, net_arch=[], features_dim=features_dim, **kwargs)  # type: ignore[call-arg]
         self.net_arch = net_arch
         self.spiking = spiking
-        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking)
-        last_dim = net_arch[-1] if net_arch else features_dim
+        bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking, bounds)
+        last_dim = spiking_mlp_output_dim(features_dim, net_arch, spiking)
         action_dim = get_action_dim(self.action_space)  # type: ignore[attr-defined]
         if self.use_sde:
             mu, self.log_std = self.action_dist.proba_distribution_net(
                 latent_dim=last_dim, latent_sde_dim=last_dim, log_std_init=self.log_std_init
             )
-            self.mu = self._readout(mu)
+            self.mu = (
+                self._readout(mu) if spiking.action_readout == "linear" else PopulationReadout(last_dim, action_dim, spiking)
+            )
             if self.clip_mean > 0.0:
                 self.mu = nn.Sequential(self.mu, nn.Hardtanh(min_val=-self.clip_mean, max_val=self.clip_mean))
         else:
-            self.mu = self._readout(nn.Linear(last_dim, action_dim))
-            self.log_std = self._readout(nn.Linear(last_dim, action_dim))
+            self.mu = self._output(last_dim, action_dim)
+            self.log_std = self._output(last_dim, action_dim)
 
     def _readout(self, linear: nn.Module) -> NonSpikingReadout:
         return NonSpikingReadout(linear, self.spiking.T, self.spiking.decoder, self.spiking.decoder_tau)
+
+    def _output(self, in_features: int, out_features: int) -> nn.Module:
+        """The non-spiking readout, or the population readout (``action_readout="population"``)."""
+        if self.spiking.action_readout == "population":
+            return PopulationReadout(in_features, out_features, self.spiking)
+        return self._readout(nn.Linear(in_features, out_features))
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         if not self.use_sde:

@@ -10,7 +10,16 @@ from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
 from sb3_spiking.policies.off_policy import SpikingOffPolicyMixin
-from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, spiking_head
+from sb3_spiking.snn import (
+    PopulationReadout,
+    SpikingCombinedExtractor,
+    SpikingConfig,
+    SpikingNatureCNN,
+    observation_bounds,
+    spiking_head,
+    spiking_mlp,
+    spiking_mlp_output_dim,
+)
 
 
 class SpikingTD3Actor(Actor):
@@ -27,7 +36,13 @@ class SpikingTD3Actor(Actor):
         self.net_arch = net_arch
         self.spiking = spiking
         action_dim = get_action_dim(self.action_space)
-        self.mu = nn.Sequential(*spiking_head(features_dim, action_dim, net_arch, spiking), nn.Tanh())
+        bounds = observation_bounds(self.observation_space, self.features_extractor)
+        if spiking.action_readout == "population":
+            hidden = spiking_mlp(features_dim, net_arch, spiking, bounds)
+            readout = PopulationReadout(spiking_mlp_output_dim(features_dim, net_arch, spiking), action_dim, spiking)
+            self.mu = nn.Sequential(*hidden, readout, nn.Tanh())
+        else:
+            self.mu = nn.Sequential(*spiking_head(features_dim, action_dim, net_arch, spiking, bounds), nn.Tanh())
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

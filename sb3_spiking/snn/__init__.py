@@ -6,7 +6,8 @@ the threshold-aware initialisation, the non-spiking readout, hidden layers and f
 It imports nothing else of the package; the policies, telemetry, export and tuning build on it.
 """
 
-from sb3_spiking.snn.config import DECODERS, SpikingConfig
+from sb3_spiking.snn.config import ACTION_READOUTS, DECODERS, ENCODERS, SpikingConfig
+from sb3_spiking.snn.encoders import PopulationEncoder, observation_bounds
 from sb3_spiking.snn.extractors import (
     SpikingCombinedExtractor,
     SpikingFeaturesExtractor,
@@ -14,19 +15,23 @@ from sb3_spiking.snn.extractors import (
     spiking_extractor_kwargs,
 )
 from sb3_spiking.snn.initialization import spiking_init_
-from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp
+from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp, spiking_mlp_output_dim
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
-from sb3_spiking.snn.readout import NonSpikingReadout, leaky_integrator_kernel, time_major
+from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel, time_major
 from sb3_spiking.snn.small_cnn import SpikingSmallCNN
 
 __all__ = [
+    "ACTION_READOUTS",
     "DECODERS",
+    "ENCODERS",
     "NEURONS",
     "SURROGATES",
     "IFNode",
     "LIFNode",
     "NonSpikingReadout",
     "ParametricLIFNode",
+    "PopulationEncoder",
+    "PopulationReadout",
     "RepeatOverTime",
     "SpikingCombinedExtractor",
     "SpikingConfig",
@@ -35,9 +40,11 @@ __all__ = [
     "SpikingNatureCNN",
     "SpikingSmallCNN",
     "leaky_integrator_kernel",
+    "observation_bounds",
     "spiking_extractor_kwargs",
     "spiking_head",
     "spiking_init_",
     "spiking_mlp",
+    "spiking_mlp_output_dim",
     "time_major",
 ]

@@ -13,6 +13,8 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES
 
 DECODERS = ("last-mem", "max-mem", "max-abs-mem", "mean-mem", "fr-mlp")
+ENCODERS = ("linear", "population")
+ACTION_READOUTS = ("linear", "population")
 
 
 def choice(kind: str, value: Any, choices: Any) -> str:
@@ -36,6 +38,16 @@ class SpikingConfig:
     :param detach_reset: Whether the reset is detached from the autograd graph
     :param decoder: How the non-spiking output layer is read out, one of :data:`DECODERS`
     :param decoder_tau: Time constant of the non-spiking output integrator (>= 1; 1 makes it follow its input)
+    :param encoder: How vector observations enter the first spiking layer, one of :data:`ENCODERS`: ``"linear"``
+        (a learnable linear layer, direct encoding) or ``"population"`` (``pop_size`` Gaussian receptive fields
+        with learnable centres and widths per observation dimension, see
+        :class:`~sb3_spiking.snn.encoders.PopulationEncoder`, then the linear layer)
+    :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
+        readout), >= 1
+    :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
+        :data:`ACTION_READOUTS`: ``"linear"`` (the non-spiking readout) or ``"population"`` (a population of
+        ``pop_size`` spiking neurons per output whose firing rates a learnable linear map reduces to the output,
+        see :class:`~sb3_spiking.snn.readout.PopulationReadout`)
     """
 
     T: int = 8
@@ -46,6 +58,9 @@ class SpikingConfig:
     detach_reset: bool = True
     decoder: str = "max-mem"
     decoder_tau: float = 2.0
+    encoder: str = "linear"
+    pop_size: int = 10
+    action_readout: str = "linear"
 
     def __post_init__(self) -> None:
         if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1:
@@ -59,6 +74,10 @@ class SpikingConfig:
             raise ValueError(f"v_threshold must be > 0, got {self.v_threshold!r}")
         if not float(self.decoder_tau) >= 1.0:
             raise ValueError(f"decoder_tau must be >= 1 (time constant of the non-spiking readout), got {self.decoder_tau!r}")
+        choice("encoder", self.encoder, ENCODERS)
+        choice("action_readout", self.action_readout, ACTION_READOUTS)
+        if isinstance(self.pop_size, bool) or not isinstance(self.pop_size, int) or self.pop_size < 1:
+            raise ValueError(f"pop_size must be an integer >= 1 (neurons per dimension), got {self.pop_size!r}")
         if not isinstance(self.detach_reset, bool):
             raise ValueError(f"detach_reset must be True or False, got {self.detach_reset!r}")
 
@@ -102,9 +121,9 @@ class SpikingConfig:
         return asdict(self)
 
     def neuron_kwargs(self) -> dict[str, Any]:
-        """The knobs that spiking hidden layers (features extractors) take: all but the decoder's."""
+        """The knobs that spiking hidden layers (features extractors) take: all but the readouts'."""
         kwargs = self.to_kwargs()
-        del kwargs["decoder"], kwargs["decoder_tau"]
+        del kwargs["decoder"], kwargs["decoder_tau"], kwargs["action_readout"]
         return kwargs
 
     def make_neuron(self) -> sj_neuron.BaseNode:

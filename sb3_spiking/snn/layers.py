@@ -8,12 +8,13 @@ over ``T`` as a view in front of the first spiking neuron; every later layer run
 once (SpikingJelly's multi-step mode), never in a Python loop over time or layers.
 """
 
-from typing import Union
+from typing import Optional, Union
 
 import torch as th
 from torch import nn
 
 from sb3_spiking.snn.config import SpikingConfig
+from sb3_spiking.snn.encoders import Bounds, PopulationEncoder
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.readout import NonSpikingReadout, time_major
 
@@ -39,19 +40,27 @@ class RepeatOverTime(nn.Module):
         return f"T={self.T}"
 
 
-def spiking_mlp(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> nn.Sequential:
+def spiking_mlp(
+    input_dim: int, net_arch: list[int], spiking: SpikingConfig, input_bounds: Optional[Bounds] = None
+) -> nn.Sequential:
     """
     Hidden spiking layers ``Linear -> neuron`` for each size in ``net_arch``, the spiking counterpart of SB3's
     ``create_mlp``. It takes a static input ``[B, input_dim]`` (the first linear layer is then the encoder,
     computed once) or a spike train ``[T, B, input_dim]``, and returns a spike train ``[T, B, net_arch[-1]]``.
-    With an empty ``net_arch`` it only repeats a static input over time.
+    With an empty ``net_arch`` it only repeats a static input over time. With ``encoder="population"`` a
+    :class:`~sb3_spiking.snn.encoders.PopulationEncoder` comes first (static input only).
 
     :param input_dim: Size of the input features
     :param net_arch: Sizes of the hidden layers
     :param spiking: The spiking knobs
+    :param input_bounds: Range of each input dimension, where the population encoder's centres start
+        (default: [-1, 1])
     """
     modules: list[nn.Module] = []
     last_dim = input_dim
+    if spiking.encoder == "population":
+        modules.append(PopulationEncoder(input_dim, spiking.pop_size, *(input_bounds or (-1.0, 1.0))))
+        last_dim = input_dim * spiking.pop_size
     for index, size in enumerate(net_arch):
         modules.append(nn.Linear(last_dim, size))
         if index == 0:
@@ -63,6 +72,13 @@ def spiking_mlp(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> 
     return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
 
 
+def spiking_mlp_output_dim(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> int:
+    """Size of the spike train (or repeated input) that :func:`spiking_mlp` returns."""
+    if net_arch:
+        return net_arch[-1]
+    return input_dim * spiking.pop_size if spiking.encoder == "population" else input_dim
+
+
 class SpikingMlpExtractor(nn.Module):
     """
     Spiking counterpart of SB3's ``MlpExtractor``: separate spiking hidden layers for the policy and the value
@@ -72,6 +88,7 @@ class SpikingMlpExtractor(nn.Module):
     :param net_arch: Hidden sizes: a list (same for both) or ``dict(pi=[...], vf=[...])``
     :param spiking: The spiking knobs
     :param device: PyTorch device
+    :param input_bounds: Range of each feature, for the population encoder (see :func:`spiking_mlp`)
     """
 
     def __init__(
@@ -80,16 +97,17 @@ class SpikingMlpExtractor(nn.Module):
         net_arch: Union[list[int], dict[str, list[int]]],
         spiking: SpikingConfig,
         device: Union[th.device, str] = "auto",
+        input_bounds: Optional[Bounds] = None,
     ) -> None:
         super().__init__()
         if isinstance(net_arch, dict):
             pi_arch, vf_arch = net_arch.get("pi", []), net_arch.get("vf", [])
         else:
             pi_arch = vf_arch = net_arch
-        self.policy_net = spiking_mlp(feature_dim, list(pi_arch), spiking)
-        self.value_net = spiking_mlp(feature_dim, list(vf_arch), spiking)
-        self.latent_dim_pi = pi_arch[-1] if pi_arch else feature_dim
-        self.latent_dim_vf = vf_arch[-1] if vf_arch else feature_dim
+        self.policy_net = spiking_mlp(feature_dim, list(pi_arch), spiking, input_bounds)
+        self.value_net = spiking_mlp(feature_dim, list(vf_arch), spiking, input_bounds)
+        self.latent_dim_pi = spiking_mlp_output_dim(feature_dim, list(pi_arch), spiking)
+        self.latent_dim_vf = spiking_mlp_output_dim(feature_dim, list(vf_arch), spiking)
 
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -104,7 +122,9 @@ class SpikingMlpExtractor(nn.Module):
         return self.value_net(features)
 
 
-def spiking_head(input_dim: int, output_dim: int, net_arch: list[int], spiking: SpikingConfig) -> nn.Sequential:
+def spiking_head(
+    input_dim: int, output_dim: int, net_arch: list[int], spiking: SpikingConfig, input_bounds: Optional[Bounds] = None
+) -> nn.Sequential:
     """
     Hidden spiking layers followed by the non-spiking readout: ``[B, F]`` or ``[T, B, F]`` in, ``[B, output_dim]``
     out (Q-values, quantiles, logits...). The spiking counterpart of ``nn.Sequential(*create_mlp(...))``.
@@ -113,8 +133,9 @@ def spiking_head(input_dim: int, output_dim: int, net_arch: list[int], spiking: 
     :param output_dim: Size of the real-valued output
     :param net_arch: Sizes of the hidden spiking layers
     :param spiking: The spiking knobs (``decoder`` and ``decoder_tau`` choose the readout)
+    :param input_bounds: Range of each input dimension, for the population encoder (see :func:`spiking_mlp`)
     """
-    hidden = spiking_mlp(input_dim, net_arch, spiking)
-    last_dim = net_arch[-1] if net_arch else input_dim
+    hidden = spiking_mlp(input_dim, net_arch, spiking, input_bounds)
+    last_dim = spiking_mlp_output_dim(input_dim, net_arch, spiking)
     readout = NonSpikingReadout(nn.Linear(last_dim, output_dim), spiking.T, spiking.decoder, spiking.decoder_tau)
     return nn.Sequential(*hidden, readout)

@@ -7,7 +7,8 @@ from ``v[0] = 0`` whose neurons never fire, decoded into a real value by a stati
 import torch as th
 from torch import nn
 
-from sb3_spiking.snn.config import DECODERS, choice
+from sb3_spiking.snn.config import DECODERS, SpikingConfig, choice
+from sb3_spiking.snn.initialization import spiking_init_
 
 
 def time_major(x: th.Tensor, T: int) -> th.Tensor:
@@ -96,3 +97,39 @@ class NonSpikingReadout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"T={self.T}, decoder={self.decoder!r}, tau={self.tau}"
+
+
+class PopulationReadout(nn.Module):
+    """
+    Population readout for continuous outputs (PopSAN's decoder): each of the ``out_features`` outputs has
+    ``pop_size`` spiking neurons; their firing rates over the ``T`` steps, ``r[o, j]``, are reduced to the output by
+    a learnable linear map per output, ``y[o] = sum_j w[o, j] r[o, j] + b[o]``.
+
+    :param in_features: Size of the input (spike train ``[T, B, F]`` or static ``[B, F]``)
+    :param out_features: Number of outputs (action dimensions)
+    :param spiking: The spiking knobs (``T``, the neuron, ``pop_size``)
+    """
+
+    def __init__(self, in_features: int, out_features: int, spiking: SpikingConfig) -> None:
+        super().__init__()
+        self.T = spiking.T
+        self.out_features = out_features
+        self.pop_size = spiking.pop_size
+        self.linear = spiking_init_(nn.Linear(in_features, out_features * self.pop_size), spiking.v_threshold)
+        self.neuron = spiking.make_neuron()
+        bound = 1.0 / self.pop_size**0.5
+        self.weight = nn.Parameter(th.empty(out_features, self.pop_size).uniform_(-bound, bound))
+        self.bias = nn.Parameter(th.zeros(out_features))
+
+    def rates(self, x: th.Tensor) -> th.Tensor:
+        """Firing rates of the output populations ``[B, out_features, pop_size]``."""
+        if x.dim() == 2:
+            x = time_major(x, self.T)
+        spikes = self.neuron(self.linear(x))
+        return spikes.mean(dim=0).view(-1, self.out_features, self.pop_size)
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return (self.rates(x) * self.weight).sum(dim=-1) + self.bias
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, out_features={self.out_features}, pop_size={self.pop_size}"
