@@ -31,6 +31,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLICIES = ("ann", "snn")
+FINAL_EVALS = 3  # the final return is the mean of the last evaluations: one alone swings widely (DQN on CartPole)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def train_one(name: str, task: Task, policy: str, seed: int, args: argparse.Name
     with open(path + ".json", "w") as file:
         json.dump(info, file, indent=1)
     curve = load_run(args.results, name, policy, seed, steps, eval_freq)
-    final = curve["curve"][-1][1] if curve else float("nan")
+    final = final_return(curve["curve"]) if curve else float("nan")
     print(f"{name} {policy} seed {seed}: final return {final:.1f}, {wall:.0f} s", flush=True)
 
 
@@ -182,13 +183,18 @@ def steps_to(curve: list[list[float]], threshold: float) -> Optional[int]:
     return next((int(t) for t, r in curve if r >= threshold), None)
 
 
+def final_return(curve: list[list[float]]) -> float:
+    """The mean return of the last :data:`FINAL_EVALS` evaluations."""
+    return float(np.mean([value for _, value in curve[-FINAL_EVALS:]]))
+
+
 def summarize(name: str, task: Task, runs: dict[str, list[dict[str, Any]]], random: float, steps: int) -> dict[str, Any]:
     """Per policy: final returns, normalised returns, steps to the threshold, wall time."""
-    ann_finals = [run["curve"][-1][1] for run in runs.get("ann", [])]
+    ann_finals = [final_return(run["curve"]) for run in runs.get("ann", [])]
     ann = float(np.mean(ann_finals)) if ann_finals else float("nan")
     summary: dict[str, Any] = dict(task=name, **asdict(task), random_return=random, ann_final_mean=ann, budget=steps)
     for policy, policy_runs in runs.items():
-        finals = [run["curve"][-1][1] for run in policy_runs]
+        finals = [final_return(run["curve"]) for run in policy_runs]
         reached = [steps_to(run["curve"], task.threshold) for run in policy_runs]
         # a run that never reaches the threshold counts as infinitely slow in the median
         median_steps = float(np.median([np.inf if s is None else s for s in reached])) if reached else float("nan")
@@ -197,6 +203,7 @@ def summarize(name: str, task: Task, runs: dict[str, list[dict[str, Any]]], rand
             final=finals,
             final_mean=float(np.mean(finals)),
             final_std=float(np.std(finals)),
+            best=[max(value for _, value in run["curve"]) for run in policy_runs],
             normalised=[100.0 * (f - random) / (ann - random) if ann != random else float("nan") for f in finals],
             steps_to_threshold=reached,
             median_steps_to_threshold=None if not np.isfinite(median_steps) else int(median_steps),
@@ -209,9 +216,9 @@ def summarize(name: str, task: Task, runs: dict[str, list[dict[str, Any]]], rand
 def format_table(summaries: list[dict[str, Any]], unavailable: list[str]) -> str:
     """The markdown table of the suite: one row per task and policy."""
     lines = [
-        "| Task | Algo | Policy | Seeds | Env steps | Final return (mean +- std) | Normalised (median) "
-        "| Threshold | Reached | Steps to threshold (median) | vs ANN | Wall time per run (s) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Task | Algo | Policy | Seeds | Env steps | Final return (mean +- std) | Best evaluation (mean) "
+        "| Normalised (median) | Threshold | Reached | Steps to threshold (median) | vs ANN | Wall time per run (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         ann_steps = s.get("ann", {}).get("median_steps_to_threshold")
@@ -226,10 +233,11 @@ def format_table(summaries: list[dict[str, Any]], unavailable: list[str]) -> str
             lines.append(
                 f"| {s['env']} | {s['algo'].upper()} | {'ANN' if policy == 'ann' else 'SNN'} ({s['policies'][policy]}) "
                 f"| {len(p['final'])} | {s['budget']:,} | {p['final_mean']:.1f} +- {p['final_std']:.1f} "
+                f"| {np.mean(p['best']):.1f} "
                 f"| {np.median(p['normalised']):.0f} | {s['threshold']:g} | {reached}/{len(p['final'])} | {shown_steps} "
                 f"| {ratio} | {np.mean(p['wall_s']):.0f} |"
             )
-    lines += [f"| {line} | | | | | | | | | |" for line in unavailable]
+    lines += [f"| {line} | | | | | | | | | | |" for line in unavailable]
     return "\n".join(lines)
 
 
@@ -297,7 +305,8 @@ def report(args: argparse.Namespace, names: list[str], command: str) -> list[dic
     text = (
         f"Made by `{command}`.\n\n"
         f"Each run: `python -m rl_zoo3.train` with rl-zoo3's tuned hyperparameters for the task (only the policy differs), "
-        f"evaluated every few thousand steps on {args.eval_episodes} episodes; final return = the last evaluation; "
+        f"evaluated every few thousand steps on {args.eval_episodes} episodes (deterministic actions); final return = mean of "
+        f"the last {FINAL_EVALS} evaluations; "
         f"normalised = 100 (final - random) / (ANN mean final - random), random = uniformly random actions, "
         f"{args.random_episodes} episodes; steps to threshold = first evaluation at or above it (unreached counts as "
         f"infinite in the median); wall time per run includes evaluations and process start, "
@@ -343,6 +352,7 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--report-only", action="store_true", help="only write the report from finished runs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,200 steps per run, 2-episode evaluations")
     args = parser.parse_args(argv)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.quick:
         args.eval_episodes, args.random_episodes = 2, 5
     command = "python scripts/learning_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])

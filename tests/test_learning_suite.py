@@ -52,7 +52,8 @@ def test_quick_suite_writes_consistent_results(tmp_path):
             assert p["seeds"] == [0] and p["wall_s"][0] > 0
             (curve,) = p["curves"]
             assert [step for step, _ in curve] == [400, 800, 1200]
-            assert p["final"] == [curve[-1][1]]
+            assert p["final"] == pytest.approx([np.mean([value for _, value in curve])])  # the last 3 evaluations
+            assert p["best"] == [max(value for _, value in curve)]
             reached = next((step for step, value in curve if value >= task["threshold"]), None)
             assert p["steps_to_threshold"] == [reached]
             # the suite keeps each run's own evaluations.npz: the curve is its mean over episodes
@@ -68,6 +69,8 @@ def test_quick_suite_writes_consistent_results(tmp_path):
     table = (tmp_path / "learning.md").read_text()
     assert table.count("| CartPole-v1 | DQN | ") == 2 and table.count("| sb3_spiking/GridWorld-v0 | DQN | ") == 2
     assert "| ANN (MlpPolicy) | 1 | 1,200 |" in table and "| SNN (SpikingMlpPolicy) | 1 | 1,200 |" in table
+    header, rows = table.splitlines()[4], [line for line in table.splitlines() if line.startswith("| CartPole-v1 ")]
+    assert header.count("|") == 14 and all(row.count("|") == 14 for row in rows)  # 13 columns
     assert (tmp_path / "learning.png").read_bytes()[:4] == b"\x89PNG"
     # finished runs are skipped when called again
     assert "0 run(s) to train" in run_suite(tmp_path, "--tasks", "cartpole-dqn", "gridworld-dqn")
