@@ -307,6 +307,42 @@ def print_report(args, device, cnn, mlp, learn) -> None:  # type: ignore[no-unty
               f"ratio {learn['ann'] / learn['ours']:.2f}x")  # fmt: skip
 
 
+def off_policy_report(args: argparse.Namespace, device: th.device, batch_size: int = 256) -> str:
+    """
+    One SAC / TD3 gradient step (critic and actor updates, targets) on Pendulum-v1, batch 256: SB3's MlpPolicy
+    beside the spiking actor (ANN critics) at T=5 and T=8, timed in the same rounds; a markdown table.
+    """
+    from stable_baselines3 import SAC, TD3
+
+    import sb3_spiking  # noqa: F401  (the policy names)
+
+    lines = [
+        f"### SAC / TD3 update step on Pendulum-v1, batch {batch_size}, default net_arch (median ms; ratio to the ANN)",
+        "",
+        "| algo | ANN | spiking T=5 | T=8 | T=5 / ANN | T=8 / ANN |",
+        "|---|---|---|---|---|---|",
+    ]
+    for algo in (SAC, TD3):
+        models = {}
+        for name, policy, kwargs in (
+            ("ann", "MlpPolicy", {}),
+            ("T5", "SpikingMlpPolicy", dict(T=5)),
+            ("T8", "SpikingMlpPolicy", dict(T=8)),
+        ):
+            model = algo(policy, "Pendulum-v1", learning_starts=batch_size, batch_size=batch_size, policy_kwargs=kwargs,
+                         device=device, seed=0)  # fmt: skip
+            model.learn(batch_size)  # fills the replay buffer, no update yet
+            models[name] = model
+        ms = timed(
+            {name: (lambda m=m: m.train(gradient_steps=1, batch_size=batch_size)) for name, m in models.items()}, args, device
+        )
+        lines.append(
+            f"| {algo.__name__} | {ms['ann']:.1f} | {ms['T5']:.1f} | {ms['T8']:.1f} | "
+            f"{ms['T5'] / ms['ann']:.2f} | {ms['T8'] / ms['ann']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def load() -> str:
     if not hasattr(os, "getloadavg"):
         return "load unknown"
@@ -332,6 +368,7 @@ def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()) as report:
         print_report(args, device, cnn, mlp, learn)
     print(report.getvalue(), end="")
+    print("\n" + off_policy_report(args, device), end="")
     command = f"python {' '.join(sys.argv)}"
     print(f"\nCommand: {command}  ({time.perf_counter() - start:.0f} s; at the end: {load()})")
     if args.json:
