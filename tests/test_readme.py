@@ -8,10 +8,10 @@ later is picked up and shrunk the same way:
 
 - Python: ``.learn(N`` becomes ``.learn(256`` (:data:`LEARN_STEPS`);
 - shell: ``-n N`` (not ``nice -n``) and ``--n-timesteps N`` become 512 (:data:`STEPS`), ``--n-trials N`` and
-  ``--max-trials N`` 2 (:data:`TRIALS`), ``--steps N`` 1000; an ``rl_zoo3.train`` command without a step budget
-  gets ``-n 512``; ``python scripts/X.py`` gets ``--quick`` when that script has the option;
-  ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's commands: ``make test`` would
-  run this very test, ``make train`` is the train command).
+  ``--max-trials N`` 2 (:data:`TRIALS`), ``--steps N`` 1000 (a smaller number stays as it is); an
+  ``rl_zoo3.train`` command without a step budget gets ``-n 512``; ``python scripts/X.py`` gets ``--quick`` when
+  that script has the option; ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's
+  commands: ``make test`` would run this very test, ``make train`` is the train command).
 
 Lines that cannot run here are listed in :data:`NOT_RUN` with the reason, and script lines whose ``--quick`` run
 another test already makes in :data:`RUN_ELSEWHERE` with that test (to spare CI minutes); the test checks that each
@@ -74,8 +74,13 @@ def split_comment(line: str) -> tuple[str, str]:
     return (line[: match.start()], line[match.start() :]) if match else (line, "")
 
 
+def at_most(budget: int, prefix: str = ""):  # type: ignore[no-untyped-def]
+    """A ``re.sub`` replacement that writes ``prefix`` and the smaller of the matched number (group 1) and ``budget``."""
+    return lambda match: f"{prefix}{min(int(match.group(1).replace('_', '')), budget)}"
+
+
 def shrink_python(code: str) -> str:
-    return re.sub(r"\.learn\(\s*[\d_]+", f".learn({LEARN_STEPS}", code)
+    return re.sub(r"\.learn\(\s*(\d[\d_]*)", at_most(LEARN_STEPS, ".learn("), code)
 
 
 def shrink_shell(code: str) -> str:
@@ -92,10 +97,11 @@ def shrink_shell(code: str) -> str:
         if elsewhere:
             lines.append(f"# run by {elsewhere[0]}: {command.strip()}")
             continue
-        command = re.sub(r"(?<!nice )(?<![\w-])-n \d[\d_]*", f"-n {STEPS}", command)
-        command = re.sub(r"--n-timesteps \d[\d_]*", f"--n-timesteps {STEPS}", command)
-        command = re.sub(r"--(n|max)-trials \d+", rf"--\1-trials {TRIALS}", command)
-        command = re.sub(r"--steps \d[\d_]*", f"--steps {TRAIN_STEPS}", command)
+        command = re.sub(r"(?<!nice )(?<![\w-])-n (\d[\d_]*)", at_most(STEPS, "-n "), command)
+        command = re.sub(r"--n-timesteps (\d[\d_]*)", at_most(STEPS, "--n-timesteps "), command)
+        command = re.sub(r"--n-trials (\d+)", at_most(TRIALS, "--n-trials "), command)
+        command = re.sub(r"--max-trials (\d+)", at_most(TRIALS, "--max-trials "), command)
+        command = re.sub(r"--steps (\d[\d_]*)", at_most(TRAIN_STEPS, "--steps "), command)
         if re.search(r"rl_zoo3[. ]train", command) and not re.search(r"(^|\s)(-n|--n-timesteps) ", command):
             command += f" -n {STEPS}"
         script = re.search(r"python (scripts/[\w/]+\.py)", command)
@@ -171,6 +177,8 @@ def test_budgets_are_substituted():
     assert shell[1].endswith(f"-optimize --n-trials {TRIALS} --n-timesteps {STEPS}")
     assert shell[2] == f"python -m rl_zoo3.train --algo ppo --env CartPole-v1 -P policy=SpikingMlpPolicy -n {STEPS}  # comment"
     assert shell[3] == f"python -m rl_zoo3.enjoy --algo ppo -n {STEPS} --deterministic"
+    assert shrink_shell("python x.py --steps 300 -n 400 --n-trials 1\n") == "python x.py --steps 300 -n 400 --n-trials 1\n"
+    assert shrink_python("model.learn(100)") == "model.learn(100)"
     assert shell[4] == f"make -n -C {ROOT} train    # trains"
     assert shell[5] == "# not run: python scripts/dsqn_breakout.py --policy both"
     assert shell[6].startswith("# run by tests/test_seed_scripts.py::test_dsqn_breakout_quick: ")
