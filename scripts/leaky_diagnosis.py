@@ -203,8 +203,9 @@ def main(argv: Optional[list[str]] = None) -> str:
     for env_id in args.envs:
         data = observations(env_id, 2 * args.n_obs)
         fit, test = data[: args.n_obs], data[args.n_obs :]
+        means = ", ".join(f"{m:.3g}" for m in test.mean(axis=0))
         stds = ", ".join(f"{s:.3g}" for s in test.std(axis=0))
-        lines.append(f"| {env_id} | observation std per dim: {stds} | | | | | | | | | | | |")
+        lines.append(f"| {env_id} | observation mean per dim: {means}; std: {stds} | | | | | | | | | | | |")
         for label in NEURONS:
             for variant in VARIANTS:
                 per_seed = [run(env_id, label, variant, seed, fit, test, args.T) for seed in args.seeds]
