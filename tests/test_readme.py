@@ -45,6 +45,7 @@ RUN_ELSEWHERE = {
     "python scripts/reproduce_seeds.py": "tests/test_seed_scripts.py::test_reproduce_seeds_quick",
     "python scripts/dsqn_breakout.py --quick": "tests/test_seed_scripts.py::test_dsqn_breakout_quick",
     "python scripts/benchmark.py": "tests/test_benchmark.py::test_benchmark_quick_runs",
+    "python scripts/continuous.py --algos": "tests/test_continuous.py::test_continuous_script_quick_run",
 }
 
 SLOW = re.compile(r"rl_zoo3|scripts/|BreakoutNoFrameskip|make_atari_env|sb3_spiking\.tuning|sb3_spiking\.demos")
