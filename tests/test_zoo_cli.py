@@ -4,12 +4,13 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from rl_zoo3 import utils as zoo_utils
 from stable_baselines3 import DQN
 
-from sb3_spiking.policies import SpikingCnnDQNPolicy
+from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
 from sb3_spiking_autoload import progress_overrides, train_arguments_start
 
 ZOO = vars(zoo_utils)  # where rl-zoo3 evaluates -params values
@@ -125,3 +126,15 @@ def test_switched_off_rl_zoo3_rejects_the_words_as_before(tmp_path):
     result = zoo_train("-P", "policy=SpikingCnnPolicy", "-n", "10", cwd=tmp_path, autoload="0")
     assert result.returncode == 2
     assert "error: unrecognized arguments: policy=SpikingCnnPolicy" in result.stderr
+
+
+def test_console_script_takes_the_words_too(tmp_path):
+    script = Path(sys.executable).parent / "rl_zoo3"
+    env = dict(os.environ, SB3_SPIKING_AUTOLOAD="1", OMP_NUM_THREADS="1")
+    args = ["train", "--algo", "dqn", "--env", "CartPole-v1", "-P", "policy=SpikingMlpPolicy", "learning_starts=10"]
+    args += ["buffer_size=100", "train_freq=16", "gradient_steps=1", "-n", "64", "--eval-freq", "-1", "-f", "logs"]
+    result = subprocess.run([str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    model = DQN.load(tmp_path / "logs" / "dqn" / "CartPole-v1_1" / "CartPole-v1.zip")
+    assert type(model.policy) is SpikingDQNPolicy and model.learning_starts == 10
+    assert model._n_updates == 64 // 16  # one gradient step every 16 steps, all after learning_starts
