@@ -50,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grace", type=int, default=20, help="seconds without heartbeat before a trial fails")
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     parser.add_argument("--json", default=None, help="write the summary to this file")
+    parser.add_argument("--summary-only", action="store_true", help="only summarize the existing study (--trials asked)")
     return parser.parse_args()
 
 
@@ -77,8 +78,8 @@ def summarize(study: optuna.Study, asked: int) -> dict[str, Any]:
     finished = [trial for trial in trials if trial.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     retries = [trial for trial in trials if "failed_trial" in trial.system_attrs]
     failed = {trial.number for trial in trials if trial.state == TrialState.FAIL}
-    # A failed trial is lost if no finished trial carries it in its retry history; a parameter set is duplicated
-    # if more than one finished trial goes back to the same original trial
+    # Lost: trials asked for that did not finish (a failed trial that was not retried, or whose retry did not
+    # finish); duplicated: more than one finished trial going back to the same original trial
     recovered = {number for trial in finished for number in trial.system_attrs.get("retry_history", [])}
     origins = Counter(trial.system_attrs.get("failed_trial", f"own {trial.number}") for trial in finished)
     return {
@@ -88,7 +89,8 @@ def summarize(study: optuna.Study, asked: int) -> dict[str, Any]:
         "finished": len(finished),
         "failed": sorted(failed),
         "retried": len(retries),
-        "lost": len(failed - recovered) + max(0, asked - len(finished)),
+        "not_recovered": sorted(failed - recovered),
+        "lost": max(0, asked - len(finished)),
         "duplicates": sum(count - 1 for count in origins.values()),
         "left_running": states.get("RUNNING", 0) + states.get("WAITING", 0),
     }
@@ -115,6 +117,11 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.summary_only:
+        study = optuna.load_study(study_name=args.study_name, storage=make_storage(args.storage, heartbeat_interval=None))
+        for key, value in summarize(study, args.trials).items():
+            print(f"{key}: {value}")
+        return
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     folder = Path(tempfile.mkdtemp(prefix="tuning-workers-"))
     start = time.monotonic()
