@@ -2,9 +2,9 @@
 Several tuning workers on one Optuna study, one of them killed with SIGKILL in the middle of a trial.
 
 Creates a study of fixed size (``python -m sb3_spiking.tuning --create-only --max-trials N``), starts standalone
-tuner workers and rl-zoo3 ``-optimize`` workers side by side on it (A2C on CartPole, a few hundred steps per trial),
-waits until a trial of the victim is running, kills the victim, waits for the others, and reports the trials asked,
-finished, failed, retried and lost, and the wall time::
+tuner workers and rl-zoo3 ``-optimize`` workers side by side on it (A2C on CartPole, a few hundred steps per trial;
+the kind to be killed starts first), waits until a trial of one of them has trained for 2 s, kills that worker,
+waits for the others, and reports the trials asked, finished, failed, retried and lost, and the wall time::
 
     python scripts/tuning_workers.py --storage postgresql://tune@127.0.0.1:5432/optuna
     python scripts/tuning_workers.py --storage sqlite:///workers.db
@@ -129,8 +129,19 @@ def run(args: argparse.Namespace) -> None:
     create += ["--heartbeat-interval", str(args.heartbeat), "--grace-period", str(args.grace)]
     subprocess.run(create, check=True, env=env, stdout=subprocess.DEVNULL)
 
+    study = optuna.load_study(study_name=args.study_name, storage=make_storage(args.storage, heartbeat_interval=None))
     logs, workers = [], []
-    for kind, count in (("zoo", args.zoo), ("tuner", args.tuners)):
+    # The kind of worker to be killed starts first, the others once one of its trials runs (or after 120 s), so
+    # that the other kind cannot finish the study before there is a trial to kill
+    kinds = sorted((("zoo", args.zoo), ("tuner", args.tuners)), key=lambda kind_count: kind_count[0] != args.kill)
+    for kind, count in kinds:
+        if workers and kind != args.kill:
+            deadline = time.monotonic() + 120
+            pids = {f"{os.uname().nodename}:{process.pid}" for _, process in workers}
+            while time.monotonic() < deadline and not any(
+                trial.user_attrs.get(WORKER_ATTR) in pids for trial in study.get_trials(deepcopy=False)
+            ):
+                time.sleep(0.5)
         for index in range(count):
             log = open(folder / f"{kind}{index}.log", "w")
             if kind == "zoo":
@@ -141,20 +152,20 @@ def run(args: argparse.Namespace) -> None:
             workers.append((kind, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)))
             logs.append(log)
 
-    study = optuna.load_study(study_name=args.study_name, storage=make_storage(args.storage, heartbeat_interval=None))
     killed: dict[str, Any] = {}
-    victims = [process for kind, process in workers if kind == args.kill]
-    while victims and not killed and time.monotonic() - start < args.timeout:
-        host_pid = {f"{os.uname().nodename}:{victims[0].pid}"}
+    # The victim: the first worker of that kind seen training a trial for 2 s
+    candidates = {f"{os.uname().nodename}:{process.pid}": process for kind, process in workers if kind == args.kill}
+    while candidates and not killed and time.monotonic() - start < args.timeout:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
             sampled = set(SPIKING_PARAMS) <= set(trial.params)  # training has started
-            if trial.user_attrs.get(WORKER_ATTR) in host_pid and sampled and time.time() - started > 2.0:
-                os.kill(victims[0].pid, signal.SIGKILL)
+            victim = candidates.get(trial.user_attrs.get(WORKER_ATTR))
+            if victim is not None and victim.poll() is None and sampled and time.time() - started > 2.0:
+                os.kill(victim.pid, signal.SIGKILL)
                 killed = {"worker": args.kill, "trial": trial.number, "params": trial.params}
                 break
-        if victims[0].poll() is not None and not killed:
-            break  # the victim ended before it could be killed
+        if all(process.poll() is not None for process in candidates.values()):
+            break  # they all ended before one could be killed
         time.sleep(0.2)
 
     codes = []
