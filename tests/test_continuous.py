@@ -265,3 +265,26 @@ def test_continuous_script_quick_run(tmp_path):
         assert run["finished"] and run["timesteps"] == [150, 300] and len(run["returns"]) == 2
     assert "| SAC | spiking | 0 | 300 |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "report.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("algo_name", ["sac", "td3", "tqc"])
+def test_zoo_samplers_sample_the_spiking_knobs(algo_name):
+    import optuna
+    from rl_zoo3 import hyperparams_opt
+
+    import sb3_spiking.tuning.zoo as zoo
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(direction="maximize").ask()
+    with zoo.experiment(spiking=True, policy_kwargs={"v_threshold": 0.5}):
+        params = hyperparams_opt.HYPERPARAMS_SAMPLER[algo_name](trial, 1, 1, {"using_her_replay_buffer": False})
+    kwargs = params.pop("policy_kwargs")
+    assert kwargs["v_threshold"] == 0.5 and kwargs["T"] in zoo.SEARCH_SPACE.T
+    # SAC / TD3 / TQC sample their soft-update coefficient as "tau": the membrane's is "spiking_tau" beside it
+    assert {"T", "tau", "spiking_tau", "decoder"} <= set(trial.params)
+    assert kwargs["tau"] == trial.params["spiking_tau"] > 1 > params["tau"] == trial.params["tau"]
+    converted = hyperparams_opt.HYPERPARAMS_CONVERTER[algo_name](trial.params)
+    assert converted["tau"] == params["tau"] and converted["policy_kwargs"]["tau"] == kwargs["tau"]
+    params = {k: v for k, v in params.items() if k not in ("train_freq", "gradient_steps", "n_timesteps")}
+    model = ALGOS[algo_name]("SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=kwargs, **{**params, "buffer_size": 10})
+    assert model.policy.actor.spiking.T == kwargs["T"] and model.policy.spiking.v_threshold == 0.5

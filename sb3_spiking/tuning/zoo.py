@@ -66,6 +66,34 @@ class _SpikingTrial:
         return getattr(self._trial, name)
 
 
+# Prefix of a spiking knob's trial parameter whose name the zoo's sampler already took (SAC / TD3 sample their
+# soft-update coefficient as "tau", the membrane time constant is "spiking_tau" there)
+SPIKING_PREFIX = "spiking_"
+
+
+class _RenamedTrial:
+    """The trial that samples the spiking knobs: the names in ``clash`` get :data:`SPIKING_PREFIX`."""
+
+    def __init__(self, trial: optuna.Trial, clash: set[str]) -> None:
+        self._trial = trial
+        self._clash = clash
+
+    def _name(self, name: str) -> str:
+        return SPIKING_PREFIX + name if name in self._clash else name
+
+    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._trial.suggest_categorical(self._name(name), *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._trial.suggest_float(self._name(name), *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._trial.suggest_int(self._name(name), *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+
 # The experiment of the running trial: whether its policy spikes and the yml's policy_kwargs
 _EXPERIMENT: ContextVar[Optional[dict[str, Any]]] = ContextVar("sb3_spiking_zoo_experiment", default=None)
 
@@ -108,7 +136,8 @@ def spiking_sampler(sampler: Callable[..., dict[str, Any]]) -> Callable[..., dic
         if current is None or not current["spiking"]:
             return sampler(trial, n_actions, n_envs, additional_args)
         params = sampler(_SpikingTrial(trial), n_actions, n_envs, additional_args)
-        knobs = sample_spiking_params(trial, SEARCH_SPACE)
+        clash = set(trial.params) & set(SPIKING_PARAMS)
+        knobs = sample_spiking_params(_RenamedTrial(trial, clash), SEARCH_SPACE)  # type: ignore[arg-type]
         params["policy_kwargs"] = _merge(current["policy_kwargs"], params.get("policy_kwargs"), knobs)
         return params
 
@@ -129,7 +158,13 @@ def spiking_converter(converter: Callable[[dict[str, Any]], dict[str, Any]]) -> 
     @functools.wraps(converter)
     def convert(sampled_params: dict[str, Any]) -> dict[str, Any]:
         params = dict(sampled_params)
-        knobs = {name: params.pop(name) for name in SPIKING_PARAMS if name in params}
+        # A prefixed name is the spiking knob; the bare name is then the zoo's own parameter (SAC's tau)
+        knobs = {}
+        for name in SPIKING_PARAMS:
+            if SPIKING_PREFIX + name in params:
+                knobs[name] = params.pop(SPIKING_PREFIX + name)
+            elif name in params:
+                knobs[name] = params.pop(name)
         if not knobs:
             return converter(sampled_params)
         if not params:  # a trial of the standalone tuner with --no-tune-algo: only the spiking knobs
