@@ -186,7 +186,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--algo", default="ppo", choices=sorted(ALGO_SAMPLERS), help="algorithm")
     add("--env", default="CartPole-v1", help="gymnasium environment id")
     add("--policy", default="SpikingMlpPolicy", help="spiking policy name")
-    add("--n-trials", type=int, default=20, help="trials that this process runs")
+    add("--n-trials", type=int, default=None, help="trials that this process runs (20; in a study of fixed size: all)")
     add("--max-trials", type=int, default=None, help="finished trials of the study, all workers together (fixed at creation)")
     add("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     add("--n-timesteps", type=int, default=20_000, help="training steps per trial")
@@ -274,7 +274,7 @@ def tune(args: argparse.Namespace, study: Optional[optuna.Study] = None) -> optu
     if study_settings(study).get("max_trials") is not None:
         run_worker(study, make_objective(args), n_trials=args.n_trials, timeout=args.timeout, kind=KIND)
         return study
-    callbacks, n_trials = [], args.n_trials
+    callbacks, n_trials = [], 20 if args.n_trials is None else args.n_trials
     if args.max_trials is not None:  # a study created elsewhere (by rl-zoo3): counted, not queued
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         n_trials = max(0, min(n_trials, args.max_trials - len(study.get_trials(deepcopy=False, states=counted))))
