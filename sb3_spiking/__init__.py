@@ -27,6 +27,7 @@ from sb3_spiking import _moved
 from sb3_spiking.demos import gridworld  # noqa: F401  (registers sb3_spiking/GridWorld-v0 with gymnasium)
 from sb3_spiking.policies import (
     PolicyAlias,
+    ProxyTargetTD3,
     SpikingActorCriticCnnPolicy,
     SpikingActorCriticPolicy,
     SpikingCnnDQNPolicy,
@@ -78,6 +79,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "EnergyReport",
     "PolicyAlias",
+    "ProxyTargetTD3",
     "SpikeStats",
     "SpikeStatsCallback",
     "SpikingActorCriticCnnPolicy",

@@ -20,6 +20,7 @@ from sb3_spiking.policies.contrib import (
 )
 from sb3_spiking.policies.dqn import SpikingCnnDQNPolicy, SpikingDQNPolicy, SpikingMultiInputDQNPolicy, SpikingQNetwork
 from sb3_spiking.policies.off_policy import SpikingContinuousCritic, SpikingOffPolicyMixin
+from sb3_spiking.policies.proxy_target import ProxyTargetTD3
 from sb3_spiking.policies.registry import PolicyAlias, register_policies
 from sb3_spiking.policies.sac import (
     SpikingCrossQActor,
@@ -38,6 +39,7 @@ from sb3_spiking.policies.td3 import SpikingTD3Actor, SpikingTD3CnnPolicy, Spiki
 
 __all__ = [
     "PolicyAlias",
+    "ProxyTargetTD3",
     "SpikingActorCriticCnnPolicy",
     "SpikingActorCriticMixin",
     "SpikingActorCriticPolicy",
