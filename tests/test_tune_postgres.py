@@ -158,3 +158,21 @@ def test_zoo_trial_id_of_a_tuner_trial():
     knobs = {"T": 8, "tau": 2.5, "decoder": "max-mem", "neuron": "lif"}
     assert hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"](dict(knobs)) == {"policy_kwargs": knobs}
     assert set(knobs) == set(SPIKING_PARAMS)
+
+
+@pytest.mark.parametrize("algo", ["a2c", "sac"])  # SAC samples its own "tau": the knob is "spiking_tau" there
+def test_zoo_retry_samples_the_failed_trials_setting(algo):
+    """The retry of a trial (all its parameters stored from the start) trains the failed trial's setting again."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    sampler = hyperparams_opt.HYPERPARAMS_SAMPLER[algo]
+    with zoo.experiment(spiking=True, policy_kwargs={}):
+        first = study.ask()
+        kwargs = sampler(first, 1, 1, {"using_her_replay_buffer": False, "her_kwargs": {}})["policy_kwargs"]
+        study.tell(first, state=TrialState.FAIL)
+        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+        retry = study.ask()
+        assert study.trials[retry.number].system_attrs["failed_trial"] == first.number
+        again = sampler(retry, 1, 1, {"using_her_replay_buffer": False, "her_kwargs": {}})["policy_kwargs"]
+    assert retry.params == study.trials[0].params and again == kwargs
+    assert ("spiking_tau" in retry.params) == (algo == "sac")

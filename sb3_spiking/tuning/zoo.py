@@ -52,15 +52,29 @@ def is_spiking_policy(policy: Any, algo_class: Optional[type] = None) -> bool:
 
 
 class _SpikingTrial:
-    """The trial that the zoo's samplers see for a spiking policy: :data:`FIXED_PARAMS` are fixed, not sampled."""
+    """
+    The trial that the zoo's samplers see for a spiking policy: :data:`FIXED_PARAMS` are fixed, not sampled, and
+    ``suggested`` keeps the names that the sampler took (a retried or enqueued trial has all its parameters from
+    the start, so ``trial.params`` cannot tell them from the spiking knobs).
+    """
 
     def __init__(self, trial: optuna.Trial) -> None:
         self._trial = trial
+        self.suggested: set[str] = set()
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         if name in FIXED_PARAMS:
             return FIXED_PARAMS[name]
+        self.suggested.add(name)
         return self._trial.suggest_categorical(name, choices)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.suggested.add(name)
+        return self._trial.suggest_float(name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.suggested.add(name)
+        return self._trial.suggest_int(name, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trial, name)
@@ -135,8 +149,9 @@ def spiking_sampler(sampler: Callable[..., dict[str, Any]]) -> Callable[..., dic
         current = _EXPERIMENT.get()
         if current is None or not current["spiking"]:
             return sampler(trial, n_actions, n_envs, additional_args)
-        params = sampler(_SpikingTrial(trial), n_actions, n_envs, additional_args)
-        clash = set(trial.params) & set(SPIKING_PARAMS)
+        zoo_trial = _SpikingTrial(trial)
+        params = sampler(zoo_trial, n_actions, n_envs, additional_args)
+        clash = zoo_trial.suggested & set(SPIKING_PARAMS)
         knobs = sample_spiking_params(_RenamedTrial(trial, clash), SEARCH_SPACE)  # type: ignore[arg-type]
         params["policy_kwargs"] = _merge(current["policy_kwargs"], params.get("policy_kwargs"), knobs)
         return params
