@@ -160,6 +160,7 @@ def test_zoo_trial_id_of_a_tuner_trial():
     assert set(knobs) == set(SPIKING_PARAMS)
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 @pytest.mark.parametrize("algo", ["a2c", "sac"])  # SAC samples its own "tau": the knob is "spiking_tau" there
 def test_zoo_retry_samples_the_failed_trials_setting(algo):
     """The retry of a trial (all its parameters stored from the start) trains the failed trial's setting again."""
