@@ -11,7 +11,8 @@ later is picked up and shrunk the same way:
   ``--max-trials N`` 2 (:data:`TRIALS`), ``--steps N`` 1000 (a smaller number stays as it is); an
   ``rl_zoo3.train`` command without a step budget gets ``-n 512``; ``python scripts/X.py`` gets ``--quick`` when
   that script has the option; ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's
-  commands: ``make test`` would run this very test, ``make train`` is the train command).
+  commands: ``make test`` would run this very test, ``make train`` is the train command); a bare ``wait`` waits
+  for each background job and fails with it.
 
 Lines that cannot run here are listed in :data:`NOT_RUN` with the reason, and script lines whose ``--quick`` run
 another test already makes in :data:`RUN_ELSEWHERE` with that test (to spare CI minutes); the test checks that each
@@ -109,6 +110,8 @@ def shrink_shell(code: str) -> str:
         if script and "--quick" not in command and '"--quick"' in (ROOT / script.group(1)).read_text():
             command = command.replace(script.group(0), script.group(0) + " --quick", 1)
         command = re.sub(r"^(\s*)make (\w)", rf"\1make -n -C {ROOT} \2", command)
+        if command.strip() == "wait":  # a bare wait succeeds whatever its jobs did: wait for each, failing with it
+            command = command.replace("wait", 'for job in $(jobs -p); do wait "$job"; done')
         lines.append(command + comment)
     return "\n".join(lines) + "\n"
 
@@ -180,6 +183,7 @@ def test_budgets_are_substituted():
     assert shell[3] == f"python -m rl_zoo3.enjoy --algo ppo -n {STEPS} --deterministic"
     assert shrink_shell("python x.py --steps 300 -n 400 --n-trials 1\n") == "python x.py --steps 300 -n 400 --n-trials 1\n"
     assert shrink_python("model.learn(100)") == "model.learn(100)"
+    assert shrink_shell("sleep 1 &\nwait\n") == 'sleep 1 &\nfor job in $(jobs -p); do wait "$job"; done\n'
     assert shell[4] == f"make -n -C {ROOT} train    # trains"
     assert shell[5] == "# not run: python scripts/dsqn_breakout.py --policy both"
     assert shell[6].startswith("# run by tests/test_seed_scripts.py::test_dsqn_breakout_quick: ")
