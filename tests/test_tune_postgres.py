@@ -89,14 +89,19 @@ def test_four_workers_one_killed(postgres_url, tmp_path):
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == asked
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
     killed = trials[summary["killed"]["trial"]]
-    assert killed.state == TrialState.FAIL and states.count(TrialState.FAIL) == 1
+    assert killed.state == TrialState.FAIL
     (retry,) = [trial for trial in trials if trial.system_attrs.get("failed_trial") == killed.number]
     assert retry.state == TrialState.COMPLETE and retry.number > killed.number
     assert retry.params == killed.params and retry.system_attrs["retry_history"] == [killed.number]
     assert retry.user_attrs["sampled_by"] == "rl_zoo3"  # retried by the surviving zoo worker, zoo parameters and all
+    # On a starved machine a live worker's heartbeat may also go stale: such a trial must be retried in the same way
+    failed = [trial for trial in trials if trial.state == TrialState.FAIL]
+    for trial in failed:
+        retries = [other for other in trials if other.system_attrs.get("failed_trial") == trial.number]
+        assert len(retries) == 1 and retries[0].params == trial.params, trial.number
     kinds = {trial.user_attrs.get("sampled_by") for trial in trials}
     assert kinds == {"rl_zoo3", "sb3_spiking.tuning"}
-    assert summary["lost"] == 0 and summary["duplicates"] == 0 and summary["retried"] == 1
+    assert summary["lost"] == 0 and summary["duplicates"] == 0 and summary["retried"] == len(failed) >= 1
 
     # The best trial's spiking knobs, trained again from the study
     best = study.best_trial
