@@ -47,6 +47,7 @@ RUN_ELSEWHERE = {
     "python scripts/dsqn_breakout.py --quick": "tests/test_seed_scripts.py::test_dsqn_breakout_quick",
     "python scripts/benchmark.py": "tests/test_benchmark.py::test_benchmark_quick_runs",
     "python scripts/continuous.py --algos": "tests/test_continuous.py::test_continuous_script_quick_run",
+    "python scripts/learning_suite.py": "tests/test_learning_suite.py::test_quick_suite_writes_consistent_results",
 }
 
 SLOW = re.compile(r"rl_zoo3|scripts/|BreakoutNoFrameskip|make_atari_env|sb3_spiking\.tuning|sb3_spiking\.demos")
