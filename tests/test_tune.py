@@ -76,3 +76,13 @@ def test_command_line_help():
     result = subprocess.run([sys.executable, "-m", "sb3_spiking.tuning", "--help"], capture_output=True, text=True, env=env)
     assert result.returncode == 0
     assert "--storage" in result.stdout and "--max-trials" in result.stdout and "--pruner" in result.stdout
+
+
+def test_workers_opening_a_new_database_together(tmp_path):
+    # They race to create the tables of a new SQLite file: every one of them must open it
+    script = "import sys; from sb3_spiking.tuning.storage import make_storage; make_storage(sys.argv[1]); print('opened')"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "new.db")], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    assert [worker.communicate(timeout=120)[0].strip() for worker in workers] == ["opened"] * 4

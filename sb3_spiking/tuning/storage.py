@@ -24,6 +24,7 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 import optuna
+import sqlalchemy
 from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import is_heartbeat_enabled
@@ -33,6 +34,8 @@ from optuna.trial import TrialState
 SETTINGS_ATTR = "sb3_spiking"
 HEARTBEAT_INTERVAL = 60
 MAX_RETRY = 3
+# Tries to open a new database's schema that several workers may be creating at the same moment
+SCHEMA_ATTEMPTS = 5
 # The user attributes naming the worker (host:pid) that runs a trial, to watch a study of many workers, and the kind
 # of worker that sampled it ("sb3_spiking.tuning" or "rl_zoo3"): the retry of a failed trial waits for one of its kind
 WORKER_ATTR = "worker"
@@ -131,18 +134,25 @@ def make_storage(
         result.queued = set()
         return result
     url = normalize_url(storage)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            result = QueuedRDBStorage(
-                url,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-            )
-    except Exception as error:  # SQLAlchemy's URL, driver and connection errors, Optuna's schema errors
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"Cannot open the Optuna storage {_shown(url)!r}: {reason}") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                result = QueuedRDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+                )
+            break
+        except Exception as error:  # SQLAlchemy's URL, driver and connection errors, Optuna's schema errors
+            # Workers started together on a new database race to create its tables; the losers find them made
+            racing = isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in str(error)
+            if racing and attempt < SCHEMA_ATTEMPTS - 1:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"Cannot open the Optuna storage {_shown(url)!r}: {reason}") from None
     result.queued = set()
     return result
 
