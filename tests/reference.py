@@ -9,6 +9,8 @@ meant for tests and for reading.
 - IF: ``h = v + x``; LIF: ``h = v + (x - v) / tau``; PLIF: ``h = v + (x - v) * sigmoid(w)``;
   spike ``s = H(h - v_threshold)`` with the layer's surrogate gradient; hard reset ``v = h * (1 - s)``
   (``s`` detached from the graph when ``detach_reset``).
+- Observation normalisation: ``(x[d] - mean[d]) / sqrt(var[d] + eps)`` per dimension, from the layer's saved
+  statistics (the reference never updates them).
 - Population encoder: ``a[d, j] = exp(-(x[d] - mu[d, j])^2 / (2 sigma[d, j]^2))`` written per dimension and
   neuron, flattened dimension by dimension, the same at every step.
 - Population readout: its linear layer and spiking neurons stepped like a hidden layer, the spike counts
@@ -26,7 +28,14 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_spiking.snn import NonSpikingReadout, PopulationEncoder, PopulationReadout, RepeatOverTime, SpikingNatureCNN
+from sb3_spiking.snn import (
+    NonSpikingReadout,
+    PopulationEncoder,
+    PopulationReadout,
+    RepeatOverTime,
+    RunningNorm,
+    SpikingNatureCNN,
+)
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:
@@ -111,9 +120,9 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
     """
     Simulate a spiking network step by step on a static input.
 
-    :param layers: The network (a module, or its layers in order): a population encoder, linear / convolution /
-        flatten layers, ``RepeatOverTime``, SpikingJelly IF / LIF / PLIF layers, and at most one final
-        ``NonSpikingReadout`` or ``PopulationReadout``
+    :param layers: The network (a module, or its layers in order): an observation normalisation, a population
+        encoder, linear / convolution / flatten layers, ``RepeatOverTime``, SpikingJelly IF / LIF / PLIF layers, and
+        at most one final ``NonSpikingReadout`` or ``PopulationReadout``
     :param x: Static input ``[B, ...]`` (already preprocessed)
     :param T: Number of time steps
     :return: The readout's decoded output ``[B, out]``, or the spike trains ``[T, B, F]`` of the last layer
@@ -136,6 +145,11 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
                 readout_in.append(h)
             elif isinstance(layer, PopulationEncoder):
                 h = population_activations(layer, h)
+            elif isinstance(layer, RunningNorm):
+                h = th.stack(
+                    [(h[:, d] - layer.running_mean[d]) / th.sqrt(layer.running_var[d] + layer.eps) for d in range(h.shape[1])],
+                    dim=1,
+                )
             elif isinstance(layer, nn.Conv2d):
                 h = nn.functional.conv2d(
                     h, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups

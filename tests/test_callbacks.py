@@ -20,7 +20,7 @@ def test_logs_to_csv_during_ppo_training(tmp_path):
     assert len(log) == 3
     for net in ("policy_net", "value_net"):  # the actor and the critic
         for kind in ("rate", "silent", "saturated"):
-            values = log[f"spikes/{kind}/mlp_extractor.{net}.2"]
+            values = log[f"spikes/{kind}/mlp_extractor.{net}.3"]  # 0: normalisation, 1: encoder
             assert values.between(0, 1).all()
     assert (log["spikes/n_obs"] == 50).all()
     assert (log["energy/mac"] == 4 * 64).all()  # the actor's encoder, once per observation
@@ -38,9 +38,9 @@ def test_measure_dqn_matches_spike_stats():
     values = callback.measure(obs)
     with spike_stats(model.policy) as stats:
         model.predict(obs, deterministic=True)
-    layer = stats.layers["q_net.q_net.2"]
-    assert values["spikes/rate/q_net.q_net.2"] == pytest.approx(layer.rate)
-    assert values["spikes/silent/q_net.q_net.2"] == pytest.approx(layer.silent)
+    layer = stats.layers["q_net.q_net.3"]
+    assert values["spikes/rate/q_net.q_net.3"] == pytest.approx(layer.rate)
+    assert values["spikes/silent/q_net.q_net.3"] == pytest.approx(layer.silent)
     assert values["energy/snn_nj"] == pytest.approx(stats.energy(e_ac_pj=0.5).snn_energy_pj / 1e3)
 
 

@@ -54,7 +54,8 @@ def make(algo, policy="SpikingMlpPolicy", env=None, **policy_kwargs):
 
 
 def deterministic_outputs(model, obs) -> th.Tensor:
-    """The real-valued action outputs: SAC's Gaussian mean and log-std, TD3's action."""
+    """The real-valued action outputs: SAC's Gaussian mean and log-std, TD3's action (evaluation mode, as predict)."""
+    model.policy.set_training_mode(False)
     actor = model.policy.actor
     obs_tensor, _ = model.policy.obs_to_tensor(obs)
     with th.no_grad():
@@ -197,8 +198,8 @@ def test_spike_stats_count_the_actor():
     obs = np.stack([model.observation_space.sample() for _ in range(5)])
     with sb3_spiking.spike_stats(model.policy) as stats:
         model.predict(obs, deterministic=True)
-    assert set(stats.layers) == {"actor.latent_pi.2", "actor.latent_pi.4"}
-    layer = stats.layers["actor.latent_pi.2"]
+    assert set(stats.layers) == {"actor.latent_pi.3", "actor.latent_pi.5"}  # after the normalisation and the encoder
+    layer = stats.layers["actor.latent_pi.3"]
     assert (layer.n_neurons, layer.n_obs, layer.T) == (16, 5, 4)
     assert stats.energy().sop > 0
 
@@ -215,6 +216,7 @@ def test_export_round_trip(tmp_path, algo_name):
     model = ALGOS[algo_name]("SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=dict(SMALL, decoder="last-mem"), seed=0)
     actor = model.policy.actor
     _amplify(actor)
+    model.policy.set_training_mode(False)  # as predict: the observation statistics are read, not updated
     obs = np.stack([model.observation_space.sample() for _ in range(40)]).astype(np.float32)
     x = preprocess_obs(model.policy.obs_to_tensor(obs)[0], model.observation_space).float()
     with th.no_grad():

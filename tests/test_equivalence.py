@@ -11,7 +11,7 @@ from reference import population_readout, reference_forward, reference_q_values
 from spikingjelly.activation_based.neuron import BaseNode
 
 from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
-from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, PopulationReadout, SpikingConfig, spiking_head
+from sb3_spiking.snn import DECODERS, NEURONS, SURROGATES, PopulationReadout, RunningNorm, SpikingConfig, spiking_head
 from sb3_spiking.snn.fused import fused_multi_step, fused_supported
 
 
@@ -25,12 +25,21 @@ def sj_multi_step(node, x_seq):
 
 
 def q_policy(policy_class, observation_space, gain, **spiking):
-    """A float64 Q-policy (no spike flips on rounding, so outputs compare tightly), weights scaled to fire."""
+    """
+    A float64 Q-policy (no spike flips on rounding, so outputs compare tightly), weights scaled to fire, observation
+    statistics away from the identity, in evaluation mode (the statistics stay as set).
+    """
     policy = policy_class(observation_space, spaces.Discrete(3), lambda _: 1e-3, **spiking).double()
+    generator = th.Generator().manual_seed(0)
     with th.no_grad():
         for name, param in policy.named_parameters():
             if name.endswith("weight"):
                 param.mul_(gain)
+        for norm in (m for m in policy.modules() if isinstance(m, RunningNorm)):
+            norm.running_mean.normal_(0.0, 0.5, generator=generator)
+            norm.running_var.uniform_(0.25, 4.0, generator=generator)
+            norm.running_count.fill_(100)
+    policy.set_training_mode(False)
     return policy
 
 

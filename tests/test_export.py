@@ -14,6 +14,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.export import NIR_EXPRESSIBLE_DECODERS, nir_readout, run_nir, to_nir, to_onnx, to_torchscript
+from sb3_spiking.snn import RunningNorm
 
 DECODERS = ("last-mem", "max-mem", "max-abs-mem", "mean-mem", "fr-mlp")
 
@@ -24,6 +25,19 @@ def amplify(module: th.nn.Module, gain: float = 8.0) -> None:
         for layer in module.modules():
             if isinstance(layer, th.nn.Linear):
                 layer.weight.mul_(gain)
+
+
+def with_statistics(model):
+    """Observation statistics away from the identity (as after training), so that exports must carry them."""
+    generator = th.Generator().manual_seed(1)
+    norms = [m for m in model.policy.modules() if isinstance(m, RunningNorm)]
+    with th.no_grad():
+        for norm in norms:
+            norm.running_mean.normal_(0.0, 0.3, generator=generator)
+            norm.running_var.uniform_(0.25, 2.0, generator=generator)
+            norm.running_count.fill_(100)
+    model.policy.set_training_mode(False)
+    return norms
 
 
 def observations(model, n: int = 64, scale: float = 1.0) -> np.ndarray:
@@ -41,6 +55,7 @@ def preprocessed(model, obs: np.ndarray) -> th.Tensor:
 def test_nir_round_trip_dqn(tmp_path, decoder, neuron):
     kwargs = dict(T=6, neuron=neuron, tau=3.0, decoder=decoder, decoder_tau=1.5, net_arch=[32, 16])
     model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=kwargs, seed=0)
+    assert len(with_statistics(model)) == 2  # online and target networks
     amplify(model.policy.q_net.q_net[:-1])
     obs = observations(model, scale=0.5)
     path = tmp_path / "q.nir"
@@ -49,11 +64,12 @@ def test_nir_round_trip_dqn(tmp_path, decoder, neuron):
     x = preprocessed(model, obs)
     with th.no_grad():
         expected = model.policy.q_net(x)
-        rates = [float(model.policy.q_net.q_net[:end](x).mean()) for end in (3, 5)]
+        rates = [float(model.policy.q_net.q_net[:end](x).mean()) for end in (4, 6)]
     assert all(0.03 < rate < 0.97 for rate in rates), rates  # the comparison is not between silent networks
     np.testing.assert_allclose(nir_readout(graph, x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
     kinds = [type(node).__name__ for node in graph.nodes.values()]
     assert kinds.count({"if": "IF"}.get(neuron, "LIF")) == 2
+    assert kinds.count("Affine") == 4  # normalisation, two hidden layers, readout
     assert ("LI" in kinds) == (decoder != "fr-mlp")
     assert ("I" in kinds) == (decoder in ("mean-mem", "fr-mlp"))
     assert graph.metadata["readout"] == ("last" if decoder in NIR_EXPRESSIBLE_DECODERS else decoder[:-4])
@@ -62,6 +78,7 @@ def test_nir_round_trip_dqn(tmp_path, decoder, neuron):
 
 def test_nir_lif_parameters_follow_continuous_time_convention():
     model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=4, tau=4.0, decoder_tau=2.5), seed=0)
+    with_statistics(model)
     graph = to_nir(model.policy, dt=1e-3)
     lif = next(node for node in graph.nodes.values() if isinstance(node, nir.LIF))
     li = next(node for node in graph.nodes.values() if isinstance(node, nir.LI))
@@ -81,6 +98,7 @@ def test_nir_lif_parameters_follow_continuous_time_convention():
 
 def test_nir_round_trip_actor_critic_and_cnn():
     model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=5), seed=0)
+    with_statistics(model)
     x = preprocessed(model, observations(model, scale=0.5))
     with th.no_grad():
         expected = model.policy.action_net(model.policy.mlp_extractor.forward_actor(x))
@@ -108,7 +126,7 @@ def test_nir_rejects_what_it_cannot_express():
     model = DQN("SpikingMlpPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match="dt"):
         to_nir(model.policy, dt=0.0)
-    model.policy.q_net.q_net[2].v_reset = None  # soft reset
+    model.policy.q_net.q_net[3].v_reset = None  # soft reset
     with pytest.raises(ValueError, match="soft reset"):
         to_nir(model.policy)
 
@@ -123,6 +141,7 @@ def test_nir_rejects_what_it_cannot_express():
 )
 def test_torchscript_and_onnx_match_predict(tmp_path, algo, env, kwargs):
     model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(T=5, **kwargs), seed=0)
+    with_statistics(model)
     amplify(model.policy)
     obs = observations(model, n=50, scale=0.5).astype(np.float32)
     expected, _ = model.predict(obs, deterministic=True)
@@ -144,6 +163,7 @@ def test_torchscript_and_onnx_match_predict(tmp_path, algo, env, kwargs):
 
 def test_torchscript_runs_without_sb3_or_spikingjelly(tmp_path):
     model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=4), seed=0)
+    with_statistics(model)
     obs = observations(model, n=8, scale=0.5).astype(np.float32)
     to_torchscript(model.policy, tmp_path / "actor.pt")
     code = (

@@ -71,7 +71,7 @@ def test_policies(algo):
         measured, _ = model.predict(obs, deterministic=True)
     np.testing.assert_array_equal(actions, measured)  # collecting changes nothing
     prefix = "q_net.q_net." if algo is DQN else "mlp_extractor.policy_net."
-    assert list(stats.layers) == [f"{prefix}2", f"{prefix}4"]
+    assert list(stats.layers) == [f"{prefix}3", f"{prefix}5"]  # after the normalisation and each linear layer
     spiking_names = dict(spiking_layers(model.policy))
     for name, layer in stats.layers.items():
         assert name in spiking_names

@@ -120,6 +120,7 @@ def hidden_rates(model, obs):
         for module in model.policy.mlp_extractor.modules()
         if type(module).__name__ == "LIFNode"
     ]
+    model.policy.set_training_mode(False)  # as in a rollout: the observation statistics are only read
     with th.no_grad():
         model.policy(obs)
     for hook in hooks:

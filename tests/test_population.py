@@ -75,8 +75,12 @@ def test_every_policy_takes_the_population_encoder(algo, env, extra):
     encoders = [m for m in model.policy.modules() if isinstance(m, PopulationEncoder)]
     assert encoders and all(e.input_dim * e.pop_size == e.centres.numel() for e in encoders)
     if algo in (SAC, TD3):
-        # Pendulum's angular velocity spans [-8, 8]: the centres cover it
-        assert float(encoders[0].centres[2].min()) == -8.0 and float(encoders[0].centres[2].max()) == 8.0
+        # The inputs are standardised first: the centres of every dimension span [-2, 2] standard deviations
+        assert float(encoders[0].centres.min()) == -2.0 and float(encoders[0].centres.max()) == 2.0
+        raw = algo("SpikingMlpPolicy", env, policy_kwargs=dict(kwargs, input_norm=False), seed=0, **extra)
+        centres = next(m for m in raw.policy.modules() if isinstance(m, PopulationEncoder)).centres
+        # Without it, Pendulum's angular velocity spans [-8, 8]: the centres cover it
+        assert float(centres[2].min()) == -8.0 and float(centres[2].max()) == 8.0
         assert any(isinstance(m, PopulationReadout) for m in model.policy.actor.modules())
     model.learn(96)
     params = model.policy._get_constructor_parameters()

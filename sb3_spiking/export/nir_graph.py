@@ -3,7 +3,8 @@ Export a spiking policy's action network to the Neuromorphic Intermediate Repres
 hardware and simulators.
 
 NIR graph (:func:`to_nir`), for the Q-network (DQN), quantile network (QR-DQN) or actor (actor-critic, SAC, TD3,
-DDPG, TQC, CrossQ): ``input -> encoder -> neuron -> ... -> Affine -> LI [-> I] -> output``. Its input is the
+DDPG, TQC, CrossQ): ``input -> [normalisation] -> encoder -> neuron -> ... -> Affine -> LI [-> I] -> output``; the
+observation normalisation (``input_norm``) is the diagonal ``Affine`` of its current statistics. The input is the
 preprocessed observation (SB3's ``preprocess_obs``: floats, images scaled to [0, 1]) held constant for ``T`` steps of
 length ``dt``; its output is Q-values, quantiles, logits or Gaussian means, and for the squashed off-policy actors
 (SAC's mean, TD3's action) the value before ``tanh`` (the argmax, clipping or ``tanh`` stays with the host).
@@ -39,10 +40,13 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_spiking.snn import NonSpikingReadout, RepeatOverTime, SpikingNatureCNN
+from sb3_spiking.snn import NonSpikingReadout, RepeatOverTime, RunningNorm, SpikingNatureCNN
 
 READOUTS = {"last-mem": "last", "mean-mem": "last", "fr-mlp": "last", "max-mem": "max", "max-abs-mem": "max-abs"}
 NIR_EXPRESSIBLE_DECODERS = ("last-mem", "mean-mem", "fr-mlp")
+
+
+EXPORTED_LAYERS = (RunningNorm, nn.Linear, nn.Conv2d, nn.Flatten, RepeatOverTime, sj_neuron.BaseNode, NonSpikingReadout)
 
 
 def action_network(policy: BasePolicy) -> list[nn.Module]:
@@ -76,12 +80,15 @@ def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
             leaves.append(module.flatten)
         elif isinstance(module, SpikingNatureCNN):
             leaves += _leaves([module.encoder, module.cnn, module.linear])
-        elif isinstance(module, (nn.Linear, nn.Conv2d, nn.Flatten, RepeatOverTime, sj_neuron.BaseNode, NonSpikingReadout)):
+        elif isinstance(
+            module, (RunningNorm, nn.Linear, nn.Conv2d, nn.Flatten, RepeatOverTime, sj_neuron.BaseNode, NonSpikingReadout)
+        ):
             leaves.append(module)
         else:
             raise ValueError(
-                f"Cannot export {type(module).__name__}: supported layers are Linear, Conv2d, Flatten, IF / LIF / PLIF "
-                "neurons and the non-spiking readout (Mlp and Cnn spiking policies; not Dict observations)"
+                f"Cannot export {type(module).__name__}: supported layers are the observation normalisation, Linear, "
+                "Conv2d, Flatten, IF / LIF / PLIF neurons and the non-spiking readout (Mlp and Cnn spiking policies; "
+                "not Dict observations)"
             )
     return leaves
 
@@ -113,6 +120,9 @@ def _numpy(tensor: Optional[th.Tensor], size: int) -> np.ndarray:
 def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> list[nir.NIRNode]:
     """The NIR nodes of one layer, given its input and output (``[B, ...]`` or ``[T, B, ...]``)."""
     shape = tuple(y.shape[2:] if y.dim() > x.dim() or isinstance(module, sj_neuron.BaseNode) else y.shape[1:])
+    if isinstance(module, RunningNorm):
+        scale, shift = module.scale_and_shift()
+        return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0))]
     if isinstance(module, nn.Linear):
         return [nir.Affine(weight=_numpy(module.weight, 0), bias=_numpy(module.bias, module.out_features))]
     if isinstance(module, nn.Conv2d):

@@ -21,6 +21,7 @@ from sb3_spiking.snn import (
     SpikingMlpExtractor,
     SpikingNatureCNN,
     observation_bounds,
+    reads_raw_vectors,
     spiking_extractor_kwargs,
     spiking_init_,
 )
@@ -119,8 +120,9 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
 
     def _build_mlp_extractor(self) -> None:
         bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+        raw = reads_raw_vectors(self.features_extractor)  # type: ignore[attr-defined]
         self.mlp_extractor = SpikingMlpExtractor(
-            self.features_dim, self.net_arch, self.spiking, device=self.device, input_bounds=bounds
+            self.features_dim, self.net_arch, self.spiking, device=self.device, input_bounds=bounds, raw_input=raw
         )
 
     def _build(self, lr_schedule: Schedule) -> None:

@@ -12,7 +12,14 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
-from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, observation_bounds, spiking_head
+from sb3_spiking.snn import (
+    SpikingCombinedExtractor,
+    SpikingConfig,
+    SpikingNatureCNN,
+    observation_bounds,
+    reads_raw_vectors,
+    spiking_head,
+)
 
 
 class SpikingQuantileNetwork(QuantileNetwork):
@@ -49,7 +56,10 @@ class SpikingQuantileNetwork(QuantileNetwork):
         self.spiking = SpikingConfig() if spiking is None else spiking
         action_dim = int(self.action_space.n)
         bounds = observation_bounds(observation_space, features_extractor)
-        self.quantile_net = spiking_head(self.features_dim, action_dim * self.n_quantiles, self.net_arch, self.spiking, bounds)
+        raw = reads_raw_vectors(features_extractor)
+        self.quantile_net = spiking_head(
+            self.features_dim, action_dim * self.n_quantiles, self.net_arch, self.spiking, bounds, raw
+        )
 
 
 class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):

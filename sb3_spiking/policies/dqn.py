@@ -11,7 +11,14 @@ from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
 from sb3_spiking.policies.base import SpikingPolicyMixin
-from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN, observation_bounds, spiking_head
+from sb3_spiking.snn import (
+    SpikingCombinedExtractor,
+    SpikingConfig,
+    SpikingNatureCNN,
+    observation_bounds,
+    reads_raw_vectors,
+    spiking_head,
+)
 
 
 class SpikingQNetwork(QNetwork):
@@ -46,7 +53,8 @@ class SpikingQNetwork(QNetwork):
         self.net_arch = [64, 64] if net_arch is None else net_arch
         self.spiking = SpikingConfig() if spiking is None else spiking
         bounds = observation_bounds(observation_space, features_extractor)
-        self.q_net = spiking_head(self.features_dim, int(self.action_space.n), self.net_arch, self.spiking, bounds)
+        raw = reads_raw_vectors(features_extractor)
+        self.q_net = spiking_head(self.features_dim, int(self.action_space.n), self.net_arch, self.spiking, bounds, raw)
 
 
 class SpikingDQNPolicy(SpikingPolicyMixin, DQNPolicy):

@@ -27,6 +27,7 @@ from sb3_spiking.snn import (
     SpikingConfig,
     SpikingNatureCNN,
     observation_bounds,
+    reads_raw_vectors,
     spiking_mlp,
     spiking_mlp_output_dim,
 )
@@ -55,7 +56,8 @@ class SpikingGaussianActorMixin:
         self.net_arch = net_arch
         self.spiking = spiking
         bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
-        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking, bounds)
+        raw = reads_raw_vectors(self.features_extractor)  # type: ignore[attr-defined]
+        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking, bounds, raw)
         last_dim = spiking_mlp_output_dim(features_dim, net_arch, spiking)
         action_dim = get_action_dim(self.action_space)  # type: ignore[attr-defined]
         if self.use_sde:

@@ -12,11 +12,13 @@ from sb3_spiking.snn.extractors import (
     SpikingCombinedExtractor,
     SpikingFeaturesExtractor,
     SpikingNatureCNN,
+    reads_raw_vectors,
     spiking_extractor_kwargs,
 )
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp, spiking_mlp_output_dim
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
+from sb3_spiking.snn.normalization import RunningNorm, with_norm_first
 from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel, time_major
 from sb3_spiking.snn.small_cnn import SpikingSmallCNN
 
@@ -33,6 +35,7 @@ __all__ = [
     "PopulationEncoder",
     "PopulationReadout",
     "RepeatOverTime",
+    "RunningNorm",
     "SpikingCombinedExtractor",
     "SpikingConfig",
     "SpikingFeaturesExtractor",
@@ -41,10 +44,12 @@ __all__ = [
     "SpikingSmallCNN",
     "leaky_integrator_kernel",
     "observation_bounds",
+    "reads_raw_vectors",
     "spiking_extractor_kwargs",
     "spiking_head",
     "spiking_init_",
     "spiking_mlp",
     "spiking_mlp_output_dim",
     "time_major",
+    "with_norm_first",
 ]

@@ -42,6 +42,10 @@ class SpikingConfig:
         (a learnable linear layer, direct encoding) or ``"population"`` (``pop_size`` Gaussian receptive fields
         with learnable centres and widths per observation dimension, see
         :class:`~sb3_spiking.snn.encoders.PopulationEncoder`, then the linear layer)
+    :param input_norm: Whether vector observations are standardised inside the network before they reach the
+        encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in training
+        mode, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
+        Applies where the features extractor passes raw vectors on (``FlattenExtractor``, Dict without images)
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -59,6 +63,7 @@ class SpikingConfig:
     decoder: str = "max-mem"
     decoder_tau: float = 2.0
     encoder: str = "linear"
+    input_norm: bool = True
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -78,8 +83,9 @@ class SpikingConfig:
         choice("action_readout", self.action_readout, ACTION_READOUTS)
         if isinstance(self.pop_size, bool) or not isinstance(self.pop_size, int) or self.pop_size < 1:
             raise ValueError(f"pop_size must be an integer >= 1 (neurons per dimension), got {self.pop_size!r}")
-        if not isinstance(self.detach_reset, bool):
-            raise ValueError(f"detach_reset must be True or False, got {self.detach_reset!r}")
+        for name in ("detach_reset", "input_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @classmethod
     def knobs(cls) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import torch as th
 from gymnasium import spaces
 from spikingjelly.activation_based import layer
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
 from sb3_spiking.snn.config import SpikingConfig
@@ -153,3 +153,14 @@ def spiking_extractor_kwargs(
             )
         kwargs.update(spiking.neuron_kwargs())
     return kwargs
+
+
+def reads_raw_vectors(features_extractor: BaseFeaturesExtractor) -> bool:
+    """
+    Whether a features extractor passes the vector observations on as they are, flattened: SB3's
+    ``FlattenExtractor``, or :class:`SpikingCombinedExtractor` without image keys. Only then does the first spiking
+    layer get the observation normalisation (``input_norm``); image extractors emit spike trains.
+    """
+    if isinstance(features_extractor, SpikingCombinedExtractor):
+        return not features_extractor.has_images
+    return isinstance(features_extractor, FlattenExtractor)

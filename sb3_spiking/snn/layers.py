@@ -16,6 +16,7 @@ from torch import nn
 from sb3_spiking.snn.config import SpikingConfig
 from sb3_spiking.snn.encoders import Bounds, PopulationEncoder
 from sb3_spiking.snn.initialization import spiking_init_
+from sb3_spiking.snn.normalization import NORMALISED_RANGE, RunningNorm, with_norm_first
 from sb3_spiking.snn.readout import NonSpikingReadout, time_major
 
 
@@ -41,23 +42,33 @@ class RepeatOverTime(nn.Module):
 
 
 def spiking_mlp(
-    input_dim: int, net_arch: list[int], spiking: SpikingConfig, input_bounds: Optional[Bounds] = None
+    input_dim: int,
+    net_arch: list[int],
+    spiking: SpikingConfig,
+    input_bounds: Optional[Bounds] = None,
+    raw_input: bool = False,
 ) -> nn.Sequential:
     """
     Hidden spiking layers ``Linear -> neuron`` for each size in ``net_arch``, the spiking counterpart of SB3's
     ``create_mlp``. It takes a static input ``[B, input_dim]`` (the first linear layer is then the encoder,
     computed once) or a spike train ``[T, B, input_dim]``, and returns a spike train ``[T, B, net_arch[-1]]``.
     With an empty ``net_arch`` it only repeats a static input over time. With ``encoder="population"`` a
-    :class:`~sb3_spiking.snn.encoders.PopulationEncoder` comes first (static input only).
+    :class:`~sb3_spiking.snn.encoders.PopulationEncoder` comes first (static input only), and before everything a
+    :class:`~sb3_spiking.snn.normalization.RunningNorm` when the input is raw observations and ``input_norm`` is on.
 
     :param input_dim: Size of the input features
     :param net_arch: Sizes of the hidden layers
     :param spiking: The spiking knobs
     :param input_bounds: Range of each input dimension, where the population encoder's centres start
         (default: [-1, 1])
+    :param raw_input: Whether the input is the raw vector observations (see
+        :func:`~sb3_spiking.snn.extractors.reads_raw_vectors`)
     """
     modules: list[nn.Module] = []
     last_dim = input_dim
+    if raw_input and spiking.input_norm:
+        modules.append(RunningNorm(input_dim))
+        input_bounds = NORMALISED_RANGE  # where the population encoder's centres start
     if spiking.encoder == "population":
         modules.append(PopulationEncoder(input_dim, spiking.pop_size, *(input_bounds or (-1.0, 1.0))))
         last_dim = input_dim * spiking.pop_size
@@ -69,7 +80,7 @@ def spiking_mlp(
         last_dim = size
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
-    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
+    return spiking_init_(with_norm_first(modules), spiking.v_threshold)
 
 
 def spiking_mlp_output_dim(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> int:
@@ -89,6 +100,7 @@ class SpikingMlpExtractor(nn.Module):
     :param spiking: The spiking knobs
     :param device: PyTorch device
     :param input_bounds: Range of each feature, for the population encoder (see :func:`spiking_mlp`)
+    :param raw_input: Whether the features are the raw vector observations (see :func:`spiking_mlp`)
     """
 
     def __init__(
@@ -98,14 +110,15 @@ class SpikingMlpExtractor(nn.Module):
         spiking: SpikingConfig,
         device: Union[th.device, str] = "auto",
         input_bounds: Optional[Bounds] = None,
+        raw_input: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(net_arch, dict):
             pi_arch, vf_arch = net_arch.get("pi", []), net_arch.get("vf", [])
         else:
             pi_arch = vf_arch = net_arch
-        self.policy_net = spiking_mlp(feature_dim, list(pi_arch), spiking, input_bounds)
-        self.value_net = spiking_mlp(feature_dim, list(vf_arch), spiking, input_bounds)
+        self.policy_net = spiking_mlp(feature_dim, list(pi_arch), spiking, input_bounds, raw_input)
+        self.value_net = spiking_mlp(feature_dim, list(vf_arch), spiking, input_bounds, raw_input)
         self.latent_dim_pi = spiking_mlp_output_dim(feature_dim, list(pi_arch), spiking)
         self.latent_dim_vf = spiking_mlp_output_dim(feature_dim, list(vf_arch), spiking)
 
@@ -123,7 +136,12 @@ class SpikingMlpExtractor(nn.Module):
 
 
 def spiking_head(
-    input_dim: int, output_dim: int, net_arch: list[int], spiking: SpikingConfig, input_bounds: Optional[Bounds] = None
+    input_dim: int,
+    output_dim: int,
+    net_arch: list[int],
+    spiking: SpikingConfig,
+    input_bounds: Optional[Bounds] = None,
+    raw_input: bool = False,
 ) -> nn.Sequential:
     """
     Hidden spiking layers followed by the non-spiking readout: ``[B, F]`` or ``[T, B, F]`` in, ``[B, output_dim]``
@@ -134,8 +152,9 @@ def spiking_head(
     :param net_arch: Sizes of the hidden spiking layers
     :param spiking: The spiking knobs (``decoder`` and ``decoder_tau`` choose the readout)
     :param input_bounds: Range of each input dimension, for the population encoder (see :func:`spiking_mlp`)
+    :param raw_input: Whether the input is the raw vector observations (see :func:`spiking_mlp`)
     """
-    hidden = spiking_mlp(input_dim, net_arch, spiking, input_bounds)
+    hidden = spiking_mlp(input_dim, net_arch, spiking, input_bounds, raw_input)
     last_dim = spiking_mlp_output_dim(input_dim, net_arch, spiking)
     readout = NonSpikingReadout(nn.Linear(last_dim, output_dim), spiking.T, spiking.decoder, spiking.decoder_tau)
-    return nn.Sequential(*hidden, readout)
+    return with_norm_first([*hidden, readout])

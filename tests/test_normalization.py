@@ -1,0 +1,122 @@
+"""The observation normalisation inside spiking networks (``input_norm``): values, where it sits, training."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import DQN, PPO, SAC
+from stable_baselines3.common.envs import SimpleMultiObsEnv
+
+import sb3_spiking  # noqa: F401
+from sb3_spiking.snn import RunningNorm
+
+
+def norms(module: th.nn.Module) -> list[RunningNorm]:
+    return [m for m in module.modules() if isinstance(m, RunningNorm)]
+
+
+def test_statistics_and_output_by_hand():
+    norm = RunningNorm(2).train()
+    norm(th.tensor([[1.0, 10.0], [3.0, 30.0]]))  # mean (2, 20), variance (1, 100)
+    np.testing.assert_allclose(norm.running_mean.numpy(), [2.0, 20.0])
+    np.testing.assert_allclose(norm.running_var.numpy(), [1.0, 100.0])
+    assert float(norm.running_count) == 2
+    norm.eval()
+    out = norm(th.tensor([[4.0, 40.0], [2.0, 10.0]]))
+    np.testing.assert_allclose(out.numpy(), [[2.0, 2.0], [0.0, -1.0]], rtol=1e-6)
+    assert float(norm.running_count) == 2  # evaluation mode reads the statistics, never updates them
+
+
+def test_batches_merge_into_the_statistics_of_all_samples():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc, scale, size=(n, 3)) for loc, scale, n in ((0.0, 1.0, 5), (3.0, 0.1, 64), (-2.0, 5.0, 17))]
+    norm = RunningNorm(3).double().train()
+    for batch in batches:
+        norm(th.as_tensor(batch))
+    every = np.concatenate(batches)
+    np.testing.assert_allclose(norm.running_mean.numpy(), every.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(norm.running_var.numpy(), every.var(axis=0), rtol=1e-10)
+    assert float(norm.running_count) == len(every)
+
+
+def test_a_state_dict_saved_without_it_loads_as_the_identity():
+    norm = RunningNorm(2)
+    state = th.nn.Sequential(th.nn.Linear(2, 2))  # a network saved before the layer existed
+    net = th.nn.Sequential(norm, th.nn.Linear(2, 2))
+    missing = net.load_state_dict({f"1.{k}": v for k, v in state[0].state_dict().items()}, strict=True)
+    assert not missing.missing_keys and not missing.unexpected_keys
+    x = th.tensor([[5.0, -7.0], [1.0, 2.0]])
+    net.train()
+    np.testing.assert_array_equal(norm(x).numpy(), x.numpy())
+    assert bool(norm.frozen) and float(norm.running_count) == 0  # training does not start normalising it
+    reloaded = RunningNorm(2)
+    reloaded.load_state_dict(norm.state_dict())
+    assert bool(reloaded.frozen)  # and saving it again keeps it that way
+
+
+def test_where_the_policies_normalise():
+    dqn = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[16]))
+    assert isinstance(dqn.policy.q_net.q_net[0], RunningNorm)
+    assert len(norms(dqn.policy.q_net)) == 1 and len(norms(dqn.policy.q_net_target)) == 1
+    ppo = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=dict(net_arch=[16]))
+    assert [type(net[0]) for net in (ppo.policy.mlp_extractor.policy_net, ppo.policy.mlp_extractor.value_net)] == [
+        RunningNorm,
+        RunningNorm,
+    ]
+    sac = SAC("SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]))
+    assert isinstance(sac.policy.actor.latent_pi[0], RunningNorm)
+    assert not norms(sac.policy.critic)  # SB3's ANN critics stay as they are
+    off = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[16], input_norm=False))
+    assert not norms(off.policy)
+    multi = PPO("SpikingMultiInputPolicy", SimpleMultiObsEnv(), n_steps=16, policy_kwargs=dict(net_arch=[16]))
+    assert multi.policy.features_extractor.has_images and not norms(multi.policy)  # spike trains are not normalised
+
+
+class VectorDictEnv(gym.Env):
+    """Dict observations without images: two vectors."""
+
+    observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Box(-5, 5, (3,))})
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_dict_observations_without_images_are_normalised_as_one_vector():
+    model = DQN("SpikingMultiInputPolicy", VectorDictEnv(), policy_kwargs=dict(net_arch=[16]))
+    assert [norm.num_features for norm in norms(model.policy.q_net)] == [5]
+
+
+def test_input_norm_is_validated():
+    with pytest.raises(ValueError, match="input_norm must be True or False"):
+        DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_norm="yes"))
+
+
+def test_training_updates_the_statistics_and_the_target_network_copies_them():
+    model = DQN(
+        "SpikingMlpPolicy",
+        "CartPole-v1",
+        learning_starts=32,
+        batch_size=32,
+        train_freq=4,
+        target_update_interval=8,
+        policy_kwargs=dict(net_arch=[16], T=2),
+        seed=0,
+    )
+    online, target = norms(model.policy.q_net)[0], norms(model.policy.q_net_target)[0]
+    model.learn(64)
+    assert float(online.running_count) == 32 * 8  # one batch per gradient step: (64 - 32) / 4 steps
+    observations = model.replay_buffer.observations[: model.replay_buffer.pos, 0]
+    assert np.all(np.abs(online.running_mean.numpy() - observations.mean(axis=0)) < 3 * observations.std(axis=0))
+    assert float(online.running_var[1]) > 0.01 and not th.allclose(online.running_var, th.ones(4))
+    # The last target update (at step 64, before that step's gradient step) copied the statistics with the weights
+    assert float(target.running_count) == 32 * 7
+    assert not th.allclose(target.running_var, th.ones(4)) and not th.allclose(target.running_mean, online.running_mean)
+    before = online.running_count.clone()
+    model.predict(model.observation_space.sample(), deterministic=True)
+    assert online.running_count == before  # predicting leaves the policy unchanged
