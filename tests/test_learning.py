@@ -14,7 +14,7 @@ SEED = 0
 
 
 def test_evaluation_cadence():
-    # 4 PPO environments: SB3's EvalCallback counts vectorised steps, train() converts the env-step frequency
+    # 8 PPO environments: SB3's EvalCallback counts vectorised steps, train() converts the env-step frequency
     result = train("ppo", spiking=True, total_timesteps=1024, eval_freq=512, n_eval_episodes=2)
     assert [step for step, _ in result.history] == [512, 1024]
     assert all(8.0 <= value <= 500.0 for _, value in result.history)
@@ -23,12 +23,18 @@ def test_evaluation_cadence():
 
 def test_cli_writes_its_output(tmp_path, capsys):
     out = tmp_path / "docs" / "train.txt"
-    result = main(["--algo", "dqn", "--ann", "--steps", "600", "--out", str(out)])
+    results = main(["--algo", "dqn", "--steps", "600", "--out", str(out)])
     text = out.read_text().splitlines()
-    assert text[0] == f"$ python -m sb3_spiking.demos.train --algo dqn --ann --steps 600 --out {out}"
-    assert text[1].startswith("Training DQN with MlpPolicy on CartPole-v1 for up to 600 steps (seed 0)")
-    assert text[-1].startswith(f"MlpPolicy: did not reach 475; final mean return {result.mean_return:.1f} +- ")
+    assert text[0] == f"$ python -m sb3_spiking.demos.train --algo dqn --steps 600 --out {out}"
+    # The spiking agent with the package defaults, then the ANN with the same settings, side by side
+    assert text[1] == "Training DQN with SpikingMlpPolicy (package defaults) on CartPole-v1 for up to 600 steps (seed 0)"
+    assert text[2] == "Training DQN with MlpPolicy on CartPole-v1 for up to 600 steps (seed 0)"
+    snn, ann = results["snn"], results["ann"]
+    assert snn.policy.startswith("SpikingMlpPolicy (") and "T=8, max-mem, input_norm=True" in snn.policy
+    assert text[-2].startswith(f"{snn.policy}: did not reach 475; final mean return {snn.mean_return:.1f} +- ")
+    assert text[-1].startswith(f"MlpPolicy: did not reach 475; final mean return {ann.mean_return:.1f} +- ")
     assert text[-1] in capsys.readouterr().out
+    assert list(main(["--algo", "dqn", "--steps", "300", "--only", "ann"])) == ["ann"]
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ import torch as th
 from envs_for_tests import ENVS
 from gymnasium import spaces
 from sb3_contrib import QRDQN, TRPO, MaskablePPO
+from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3 import A2C, DQN, PPO
 
 import sb3_spiking
@@ -118,7 +119,7 @@ def hidden_rates(model, obs):
     hooks = [
         module.register_forward_hook(lambda m, i, out: rates.append(out.mean().item()))
         for module in model.policy.mlp_extractor.modules()
-        if type(module).__name__ == "LIFNode"
+        if isinstance(module, BaseNode)
     ]
     model.policy.set_training_mode(False)  # as in a rollout: the observation statistics are only read
     with th.no_grad():
@@ -133,8 +134,13 @@ CARTPOLE_OBS = th.randn(256, 4) * th.tensor([1.0, 0.5, 0.1, 0.5])
 
 @pytest.mark.parametrize("ortho_init", [True, False])
 def test_hidden_layers_fire_at_initialisation(ortho_init):
-    # Neither setting leaves a layer silent or saturated on CartPole-scale observations
+    # Neither setting leaves a layer silent or saturated on CartPole-scale observations, with either neuron
     model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init), seed=0)
+    assert model.policy.spiking.neuron == "if"  # the actor-critic default
+    rates = hidden_rates(model, CARTPOLE_OBS)
+    assert len(rates) == 4
+    assert all(0.02 < rate < 0.9 for rate in rates), rates
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init, neuron="lif"), seed=0)
     rates = hidden_rates(model, CARTPOLE_OBS)
     assert len(rates) == 4
     assert all(0.02 < rate < 0.9 for rate in rates), rates
@@ -142,8 +148,8 @@ def test_hidden_layers_fire_at_initialisation(ortho_init):
 
 def test_ann_initialisations_would_leave_the_spiking_layers_silent():
     # Why the spiking layers have their own initialisation: SB3's orthogonal one (gain sqrt(2), as ortho_init
-    # applies to hidden layers) and PyTorch's default keep the membranes below threshold
-    model = PPO("SpikingMlpPolicy", "CartPole-v1", seed=0)
+    # applies to hidden layers) and PyTorch's default keep the membranes of leaky neurons below threshold
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(neuron="lif"), seed=0)
     for reinit in (
         lambda layer: (th.nn.init.orthogonal_(layer.weight, gain=2**0.5), th.nn.init.zeros_(layer.bias)),
         lambda layer: layer.reset_parameters(),

@@ -12,6 +12,7 @@ import pytest
 from envs_for_tests import ENVS
 from model_outputs import model_outputs
 from sb3_contrib import QRDQN
+from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3 import DQN, PPO
 
 import sb3_spiking  # noqa: F401  (the training side uses the plugin; the loading side below does not import it)
@@ -103,3 +104,21 @@ def test_models_saved_by_the_flat_layout_still_load(case, tmp_path):
     assert loaded["knobs"] == {name: KNOBS[name] for name in knobs}
     np.testing.assert_array_equal(np.array(loaded["actions"]), saved["actions"])
     np.testing.assert_allclose(np.array(loaded["outputs"]), saved["outputs"], rtol=1e-5, atol=1e-6)
+
+
+def test_each_save_keeps_the_defaults_it_was_trained_with(tmp_path):
+    # Saved with today's defaults (IF for actor-critic): loads with them
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=32, policy_kwargs=dict(net_arch=[8]), seed=0)
+    assert model.policy.spiking.neuron == "if" and int(model.policy.spiking_defaults) == 2
+    model.save(tmp_path / "today.zip")
+    assert PPO.load(tmp_path / "today.zip").policy.spiking.neuron == "if"
+    # A state dict of the first defaults (no version in it): its neurons were LIF unless the user chose
+    state = {k: v for k, v in model.policy.state_dict().items() if k != "spiking_defaults"}
+    fresh = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=32, policy_kwargs=dict(net_arch=[8]), seed=0)
+    fresh.policy.load_state_dict(state)
+    neurons = {type(m).__name__ for m in fresh.policy.modules() if isinstance(m, BaseNode)}
+    assert fresh.policy.spiking.neuron == "lif" and neurons == {"LIFNode"}
+    assert int(fresh.policy.spiking_defaults) == 1  # and a later save keeps saying so
+    chosen = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=32, policy_kwargs=dict(net_arch=[8], neuron="if"), seed=0)
+    chosen.policy.load_state_dict(state)
+    assert chosen.policy.spiking.neuron == "if"

@@ -1,12 +1,13 @@
 """
-Train a spiking agent on CartPole-v1 with stock SB3 and report how it did.
+Train a spiking agent on CartPole-v1 with stock SB3, then the stock ANN policy with the same settings, and report
+both side by side.
 
-    python -m sb3_spiking.demos.train                      # spiking PPO, 100k steps
-    python -m sb3_spiking.demos.train --algo dqn --ann     # the stock ANN policy, same settings
+    python -m sb3_spiking.demos.train                      # spiking PPO (package defaults), then SB3's MlpPolicy
+    python -m sb3_spiking.demos.train --algo dqn --only snn   # the spiking DQN alone
     python -m sb3_spiking.demos.train --out docs/train_ppo.txt   # also saves what it prints
 
-DQN uses rl-zoo3's tuned CartPole-v1 hyperparameters, PPO those of SpikingJelly's spiking PPO example; only
-the policy changes between the spiking and the ANN run.
+Both algorithms use rl-zoo3's tuned CartPole-v1 hyperparameters and the spiking policy its package defaults; only the
+policy changes between the spiking and the ANN run.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch as th
@@ -31,8 +32,13 @@ ENV_ID = "CartPole-v1"
 SOLVED = 475.0
 
 
-# Settings per algorithm, the same for the spiking and the ANN policy: rl-zoo3's tuned CartPole-v1 DQN, and the
-# spiking PPO of SpikingJelly's example (hidden 32, lr 1e-3, 128 steps, clip 0.2)
+def linear(initial: float) -> Callable[[float], float]:
+    """rl-zoo3's ``lin_<value>`` schedule: ``initial`` times the remaining progress (1 at the start, 0 at the end)."""
+    return lambda progress_remaining: progress_remaining * initial
+
+
+# Settings per algorithm, the same for the spiking and the ANN policy: rl-zoo3's tuned CartPole-v1 DQN and PPO
+# (rl_zoo3/hyperparams/dqn.yml and ppo.yml)
 CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
     "dqn": dict(
         n_envs=1,
@@ -49,14 +55,16 @@ CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
         policy_kwargs=dict(net_arch=[256, 256]),
     ),
     "ppo": dict(
-        n_envs=4,
-        learning_rate=1e-3,
-        n_steps=128,
-        batch_size=128,
-        n_epochs=10,
-        clip_range=0.2,
-        ent_coef=0.001,
-        policy_kwargs=dict(net_arch=dict(pi=[32], vf=[32])),
+        n_envs=8,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        policy_kwargs=dict(),
     ),
 }
 ALGOS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
@@ -67,19 +75,11 @@ def algorithm_kwargs(algo: str) -> dict[str, Any]:
     return {key: value for key, value in CARTPOLE_SETTINGS[algo].items() if key not in ("n_envs", "policy_kwargs")}
 
 
-# The spiking knobs: the readout of SpikingJelly's DSQN for DQN, its spiking PPO example for PPO. Both use IF neurons:
-# CartPole's observations are small, and leaky neurons forget much of them within T steps (with LIF, DQN stayed
-# below 475 in 100k steps: best evaluation 459 at T=4, 198 at T=8)
-SPIKING_KNOBS: dict[str, dict[str, Any]] = {
-    "dqn": dict(T=8, neuron="if", decoder="max-mem"),
-    "ppo": dict(T=16, neuron="if", decoder="last-mem", decoder_tau=2.0),
-}
-
-
 @dataclass
 class Result:
     """What one training run gives: the step at which it solved the task (or None), final mean return and std."""
 
+    policy: str  # the policy and its spiking knobs
     solved_at: Optional[int]
     mean_return: float
     std_return: float
@@ -110,7 +110,7 @@ def train(
     :param seed: Random seed
     :param eval_freq: Evaluate every this many environment steps (summed over the training environments)
     :param n_eval_episodes: Episodes per intermediate evaluation
-    :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) over the defaults of :data:`SPIKING_KNOBS`
+    :param spiking_kwargs: Spiking knobs (``T``, ``decoder``...) that differ from the package defaults
     :param verbose: 1 to print each evaluation
     :param log_path: Folder for the EvalCallback's ``evaluations.npz`` (a temporary folder if None)
     """
@@ -120,7 +120,7 @@ def train(
     n_envs = CARTPOLE_SETTINGS[algo]["n_envs"]
     policy_kwargs = dict(CARTPOLE_SETTINGS[algo]["policy_kwargs"])
     if spiking:
-        policy_kwargs.update(SPIKING_KNOBS[algo], **(spiking_kwargs or {}))
+        policy_kwargs.update(spiking_kwargs or {})
     env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
     eval_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000)
     model = ALGOS[algo](
@@ -145,17 +145,24 @@ def train(
     ]
     solved_at = history[-1][0] if history and history[-1][1] >= SOLVED else None
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, return_episode_rewards=True)
-    return Result(solved_at, float(np.mean(returns)), float(np.std(returns)), seconds, history)
+    policy = "MlpPolicy"
+    if spiking:
+        config = model.policy.spiking  # type: ignore[attr-defined]
+        policy = f"SpikingMlpPolicy ({config.neuron.upper()}, T={config.T}, {config.decoder}, input_norm={config.input_norm})"
+    return Result(policy, solved_at, float(np.mean(returns)), float(np.std(returns)), seconds, history)
 
 
-def main(argv: Optional[list[str]] = None) -> Result:
+POLICIES = ("snn", "ann")
+
+
+def main(argv: Optional[list[str]] = None) -> dict[str, Result]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="SB3 algorithm")
-    parser.add_argument("--ann", action="store_true", help="train SB3's stock MlpPolicy instead of the spiking one")
+    parser.add_argument("--only", choices=POLICIES, help="train only the spiking (snn) or only the ANN policy")
     parser.add_argument("--steps", type=int, default=100_000, help="environment step budget")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--T", type=int, help="simulation time steps per observation (default: 8 for DQN, 16 for PPO)")
-    parser.add_argument("--neuron", help="hidden neuron: if, lif, plif (default: if)")
+    parser.add_argument("--T", type=int, help="simulation time steps per observation (default: the package's, 8)")
+    parser.add_argument("--neuron", help="hidden neuron: if, lif, plif (default: the package's for the policy)")
     parser.add_argument("--decoder", help="readout: last-mem, max-mem, max-abs-mem, mean-mem, fr-mlp")
     parser.add_argument("--out", help="also write the command, every evaluation and the summary to this text file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small networks)")
@@ -164,24 +171,36 @@ def main(argv: Optional[list[str]] = None) -> Result:
 
     given = dict(T=args.T, neuron=args.neuron, decoder=args.decoder)
     spiking_kwargs = {key: value for key, value in given.items() if value is not None}
-    policy = "MlpPolicy" if args.ann else f"SpikingMlpPolicy {dict(SPIKING_KNOBS[args.algo], **spiking_kwargs)}"
-    header = f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})"
-    print(header, flush=True)
-    result = train(args.algo, not args.ann, args.steps, args.seed, spiking_kwargs=spiking_kwargs, verbose=1)
-    solved = f"reached {SOLVED:.0f} at step {result.solved_at}" if result.solved_at else f"did not reach {SOLVED:.0f}"
-    summary = (
-        f"{policy}: {solved}; final mean return {result.mean_return:.1f} +- {result.std_return:.1f} "
-        f"over 20 episodes; {result.seconds:.0f} s of training"
-    )
-    print(summary)
+    lines = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    results: dict[str, Result] = {}
+    summaries = []
+    for kind in [args.only] if args.only else POLICIES:
+        spiking = kind == "snn"
+        policy = "MlpPolicy" if not spiking else f"SpikingMlpPolicy {spiking_kwargs or '(package defaults)'}"
+        say(f"Training {args.algo.upper()} with {policy} on {ENV_ID} for up to {args.steps} steps (seed {args.seed})")
+        result = train(args.algo, spiking, args.steps, args.seed, spiking_kwargs=spiking_kwargs, verbose=0)
+        for step, value in result.history:
+            say(f"  step {step:>7d}  eval mean return {value:7.1f}")
+        solved = f"reached {SOLVED:.0f} at step {result.solved_at}" if result.solved_at else f"did not reach {SOLVED:.0f}"
+        summaries.append(
+            f"{result.policy}: {solved}; final mean return {result.mean_return:.1f} +- {result.std_return:.1f} "
+            f"over 20 episodes; {result.seconds:.0f} s of training"
+        )
+        results[kind] = result
+    for summary in summaries:
+        say(summary)
     if args.out:
         command = "python -m sb3_spiking.demos.train " + " ".join(sys.argv[1:] if argv is None else argv)
-        evaluations = [f"  step {step:>7d}  eval mean return {value:7.1f}" for step, value in result.history]
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as file:
-            file.write("\n".join([f"$ {command.strip()}", header, *evaluations, summary]) + "\n")
+            file.write("\n".join([f"$ {command.strip()}", *lines]) + "\n")
         print(f"Wrote {args.out}")
-    return result
+    return results
 
 
 if __name__ == "__main__":

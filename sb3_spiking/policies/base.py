@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import torch as th
 from gymnasium import spaces
+from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
@@ -26,6 +27,11 @@ from sb3_spiking.snn import (
     spiking_init_,
 )
 
+#: Version of the package defaults that a policy was built with, saved in its state dict ("spiking_defaults"):
+#: 1, the first release (LIF neurons for every policy); 2, the neuron chosen per policy family (``default_neuron``)
+DEFAULTS_VERSION = 2
+LEGACY_NEURON = "lif"
+
 
 class SpikingPolicyMixin:
     """
@@ -37,11 +43,12 @@ class SpikingPolicyMixin:
     :param lr_schedule: Learning rate schedule
     :param kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (``T``, ``neuron``, ``tau``,
         ``decoder``...; ``decoder`` defaults to the class's ``default_decoder``: ``max-mem`` for Q-networks,
-        ``last-mem`` for actor-critic) and the parameters of the SB3 base policy (``net_arch``,
+        ``last-mem`` for actor-critic; ``neuron`` to its ``default_neuron``, see the README's "Defaults") and the parameters of the SB3 base policy (``net_arch``,
         ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons are the activations
     """
 
     default_decoder = "max-mem"
+    default_neuron = "lif"
     default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
     #: Whether ``activation_fn`` is taken, for the policy's ANN parts (the off-policy critics)
     ann_activation_fn = False
@@ -60,7 +67,8 @@ class SpikingPolicyMixin:
                 "Spiking policies take no activation_fn: their activations are spiking neurons, "
                 "chosen with neuron='if', 'lif' or 'plif'."
             )
-        self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder)
+        self._defaulted_neuron = kwargs.get("neuron") is None
+        self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder, neuron=self.default_neuron)
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
         if self.spiking.action_readout != "linear" and not self.population_action_readout:
             raise ValueError(
@@ -81,6 +89,30 @@ class SpikingPolicyMixin:
             # As SB3 does for NatureCNN: its last spiking layer feeds the readout directly (the DSQN layout)
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
+        self.register_buffer("spiking_defaults", th.tensor(DEFAULTS_VERSION))  # type: ignore[attr-defined]
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        key = prefix + "spiking_defaults"
+        version = int(state_dict.get(key, 1))
+        if version < DEFAULTS_VERSION:
+            self._restore_legacy_defaults()
+        state_dict[key] = th.tensor(version)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
+
+    def _restore_legacy_defaults(self) -> None:
+        """
+        A model saved with the first defaults (LIF neurons everywhere) whose neuron was not chosen by its user:
+        give it back the neurons it was trained with, so that it computes what it computed when saved.
+        """
+        if not self._defaulted_neuron or self.spiking.neuron == LEGACY_NEURON:
+            return
+        legacy = self.spiking.replace(neuron=LEGACY_NEURON)
+        for module in list(self.modules()):  # type: ignore[attr-defined]
+            if isinstance(getattr(module, "spiking", None), SpikingConfig):
+                module.spiking = module.spiking.replace(neuron=LEGACY_NEURON)
+            for name, child in list(module.named_children()):
+                if isinstance(child, BaseNode):
+                    setattr(module, name, legacy.make_neuron())
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
@@ -111,6 +143,7 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
     """
 
     default_decoder = "last-mem"
+    default_neuron = "if"
     mlp_extractor: SpikingMlpExtractor
     action_net: nn.Module
     value_net: nn.Module
