@@ -43,6 +43,7 @@ def firing_rates(setting: dict, seed: int, observations: np.ndarray, T: int = 16
     """Firing rate of each hidden spiking layer, and of all of them together (``"all"``), at initialisation."""
     policy_kwargs = dict(net_arch=dict(pi=[64], vf=[64]), T=T, **setting)
     model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    model.policy.set_training_mode(False)  # as in the first rollout: the observation statistics are still the identity
     with th.no_grad(), spike_stats(model.policy) as stats:
         model.policy(model.policy.obs_to_tensor(observations)[0])
     rates = {name: layer.rate for name, layer in stats.layers.items()}

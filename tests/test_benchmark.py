@@ -44,3 +44,19 @@ def test_benchmark_quick_runs(tmp_path):
 def test_benchmark_help():
     result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--quick" in result.stdout
+
+
+def test_end_to_end_learn_benchmark_quick(tmp_path):
+    out = tmp_path / "learn.md"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = SCRIPT.parent / "benchmark_learn.py"
+    subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)], check=True, env=env, capture_output=True)
+    rows = [
+        line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| PPO") or line.startswith("| DQN")
+    ]
+    assert [(row[0].strip(), row[2].strip()) for row in rows] == [
+        (algo, policy) for algo in ("PPO", "DQN") for policy in ("ANN (MlpPolicy)", "SNN, T=8 (default)", "SNN, T=4")
+    ]
+    ratios = [float(row[4].strip().rstrip("x")) for row in rows]
+    assert ratios[0] == ratios[3] == 1.0 and all(ratio > 0 for ratio in ratios)
+    assert all(float(row[3]) > 0 for row in rows)
