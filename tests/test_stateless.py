@@ -18,8 +18,12 @@ MODELS = dict(spiking_models())
 
 
 def outputs(model, obs):
-    """The real-valued outputs of the policy: Q-values, or distribution parameters and values."""
+    """
+    The real-valued outputs of the policy: Q-values, or distribution parameters and values, in evaluation mode (as
+    SB3 acts; in training mode the observation normalisation also learns its statistics from the batch).
+    """
     policy = model.policy
+    policy.set_training_mode(False)
     obs_tensor, _ = policy.obs_to_tensor(obs)
     with th.no_grad():
         if isinstance(model, DQN):
