@@ -180,5 +180,5 @@ def test_hyperparams_files(algo):
     dsqn = dict(T=8, neuron="lif", tau=2.0, surrogate="atan", detach_reset=True, decoder="max-mem")
     assert {name: atari[name] for name in dsqn} == dsqn
     cartpole = entries["CartPole-v1"]
-    model = ALGOS[algo](cartpole["policy"], "CartPole-v1", policy_kwargs=eval(cartpole["policy_kwargs"]))
+    model = ALGOS[algo](cartpole["policy"], "CartPole-v1", policy_kwargs=eval(cartpole.get("policy_kwargs", "dict()")))
     assert isinstance(model.policy.spiking.T, int) and model.policy.spiking.T >= 4
