@@ -5,8 +5,9 @@ Reference CartPole-v1 agents, each with the stock ANN policy and its spiking cou
   settings; the spiking policy has the readout of SpikingJelly's DSQN (LIF neurons, T=8, ``max-mem``).
 - ``a2c``: the actor-critic ("A3C") of a PyTorch RL tutorial: SB3's A2C with rl-zoo3's CartPole-v1 settings
   (8 environments) and 64-64 networks; the spiking policy has IF neurons, T=16 and a ``last-mem`` readout.
-- ``ppo``: SpikingJelly's spiking PPO example: one hidden layer of 32 IF neurons per network, a non-spiking LIF readout with tau=2 read at the last of T=16 steps, lr 1e-3,
-  128 steps per environment, clip 0.2; the ANN has the same 32-unit hidden layers.
+- ``ppo``: SpikingJelly's spiking PPO example: one hidden layer of 32 IF neurons per network, a non-spiking LIF
+  readout with tau=2 read at the last of T=16 steps, lr 1e-3, 128 steps per environment, clip 0.2; the ANN has the
+  same 32-unit hidden layers.
 
 The spiking knobs are those of the reference agents, fixed here, with no observation normalisation
 (``input_norm=False``): the table in docs/seeds_cartpole.md reproduces them, not the package defaults.

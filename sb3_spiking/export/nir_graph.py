@@ -80,9 +80,7 @@ def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
             leaves.append(module.flatten)
         elif isinstance(module, SpikingNatureCNN):
             leaves += _leaves([module.encoder, module.cnn, module.linear])
-        elif isinstance(
-            module, (RunningNorm, nn.Linear, nn.Conv2d, nn.Flatten, RepeatOverTime, sj_neuron.BaseNode, NonSpikingReadout)
-        ):
+        elif isinstance(module, EXPORTED_LAYERS):
             leaves.append(module)
         else:
             raise ValueError(

@@ -43,7 +43,8 @@ class SpikingPolicyMixin:
     :param lr_schedule: Learning rate schedule
     :param kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (``T``, ``neuron``, ``tau``,
         ``decoder``...; ``decoder`` defaults to the class's ``default_decoder``: ``max-mem`` for Q-networks,
-        ``last-mem`` for actor-critic; ``neuron`` to its ``default_neuron``, see the README's "Defaults") and the parameters of the SB3 base policy (``net_arch``,
+        ``last-mem`` for actor-critic; ``neuron`` to its ``default_neuron``: ``"lif"`` for Q-networks and the
+        off-policy actors, ``"if"`` for actor-critic) and the parameters of the SB3 base policy (``net_arch``,
         ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons are the activations
     """
 
