@@ -23,11 +23,16 @@ def test_the_target_actions_come_from_the_fitted_proxy(tmp_path):
     # The stock update still polyak-averages the (unread) spiking copy; the proxy follows the online actor
     assert any(not th.equal(a, b) for a, b in zip(averaged_before, model.policy.actor_target.parameters()))
     loss = model._fit_proxy(300)
+    # Compared where the proxy is fitted (replayed states), in evaluation mode (as predict; the online actor's
+    # observation statistics stay as they are)
+    model.policy.set_training_mode(False)
+    obs = model.replay_buffer.sample(64).observations
     with th.no_grad():
         online, proxy = model.actor(obs), model.actor_target(obs)
     assert loss < 0.01 and float((online - proxy).abs().mean()) < 0.1
     model.save(tmp_path / "model.zip")
     loaded = ProxyTargetTD3.load(tmp_path / "model.zip")
+    loaded.policy.set_training_mode(False)
     with th.no_grad():
         th.testing.assert_close(loaded.actor_target(obs), proxy)
         th.testing.assert_close(loaded.actor(obs), online)
