@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch as th
@@ -25,16 +25,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
 
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0
-
-
-def linear(initial: float) -> Callable[[float], float]:
-    """rl-zoo3's ``lin_<value>`` schedule: ``initial`` times the remaining progress (1 at the start, 0 at the end)."""
-    return lambda progress_remaining: progress_remaining * initial
 
 
 # Settings per algorithm, the same for the spiking and the ANN policy: rl-zoo3's tuned CartPole-v1 DQN and PPO
@@ -62,8 +58,8 @@ CARTPOLE_SETTINGS: dict[str, dict[str, Any]] = {
         gamma=0.98,
         n_epochs=20,
         ent_coef=0.0,
-        learning_rate=linear(1e-3),
-        clip_range=linear(0.2),
+        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),  # rl-zoo3's lin_0.001
+        clip_range=LinearSchedule(0.2, 0.0, 1.0),
         policy_kwargs=dict(),
     ),
 }
