@@ -9,7 +9,9 @@ import hook on ``sys.meta_path`` (no torch, no SB3). The hook acts right after t
   spiking name in it (``DQN("SpikingMlpPolicy", env)``), it imports ``sb3_spiking``, which registers the real
   classes (:func:`sb3_spiking.policies.registry.register_policies`), and answers from them. Loading a saved
   spiking model needs no hook: unpickling its policy class imports ``sb3_spiking``.
-- ``rl_zoo3``: its train command takes ``-P key=value ...`` as hyperparameter overrides (:func:`progress_overrides`).
+- ``rl_zoo3``: its train command takes ``-P key=value ...`` as hyperparameter overrides (:func:`progress_overrides`),
+  and a command whose ``--algo`` is one of this plugin's algorithms (:data:`ZOO_ALGOS`) finds it in ``ALGOS``
+  (:func:`zoo_algorithm`).
 - ``rl_zoo3.exp_manager``: an experiment that optimises (``-optimize``) or loads a trial (``--trial-id``) imports
   :mod:`sb3_spiking.tuning.zoo` (the spiking knobs in rl-zoo3's samplers).
 
@@ -28,6 +30,10 @@ NAME_PREFIX = "Spiking"
 # rl-zoo3's progress-bar flag, after which key=value words are hyperparameter overrides
 PROGRESS_FLAGS = ("-P", "--progress")
 HYPERPARAMS_FLAGS = ("-params", "--hyperparams")
+CONF_FLAGS = ("-conf", "--conf-file")
+# rl-zoo3 algorithm names of this plugin: name -> (its class as "module:attribute", the rl-zoo3 algorithm whose tuned
+# hyperparameter file it reads unless the command gives one)
+ZOO_ALGOS = {"proxy_td3": ("sb3_spiking.policies.proxy_target:ProxyTargetTD3", "td3")}
 
 _plugin_tried = False
 _entry_point_names = None
@@ -198,11 +204,55 @@ def train_arguments_start(argv: list, orig_argv: list) -> int:
 
 
 def _zoo_command(module: object) -> None:
-    """After ``rl_zoo3`` is imported, before its train command parses ``sys.argv``: the ``-P key=value`` words."""
+    """
+    After ``rl_zoo3`` is imported, before its command parses ``sys.argv``: the ``-P key=value`` words of its train
+    command, and this plugin's algorithm names.
+    """
     start = train_arguments_start(sys.argv, getattr(sys, "orig_argv", []))
     if start:
         utils = sys.modules.get("rl_zoo3.utils")
         sys.argv[start:] = progress_overrides(sys.argv[start:], vars(utils) if utils is not None else {})
+    if _algo_argument(sys.argv) in ZOO_ALGOS:  # train, enjoy or any rl-zoo3 command that takes --algo
+        at = start or 1
+        sys.argv[at:] = zoo_algorithm(sys.argv[at:], module.ALGOS, os.path.dirname(module.__file__), bool(start))
+
+
+def _algo_argument(argv: list) -> "str | None":
+    """The value of ``--algo`` in a command line (``--algo NAME`` or ``--algo=NAME``), None without one."""
+    for index, word in enumerate(argv):
+        if word == "--algo" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--algo="):
+            return word.partition("=")[2]
+    return None
+
+
+def zoo_algorithm(argv: list, algos: dict, zoo_root: str, train: bool = True) -> list:
+    """
+    For an rl-zoo3 command run with ``--algo`` one of :data:`ZOO_ALGOS`: add that algorithm to rl-zoo3's ``ALGOS``
+    (which imports ``sb3_spiking``), and, for the train command, unless it gives a hyperparameter file (``-conf``),
+    point it to the tuned file of the algorithm it extends (``proxy_td3``: rl-zoo3's ``td3.yml``). Other commands
+    are left alone.
+
+    ``--algo proxy_td3 --env Pendulum-v1`` -> ``--algo proxy_td3 --env Pendulum-v1 -conf <rl_zoo3>/hyperparams/td3.yml``
+
+    :param argv: The command's arguments
+    :param algos: rl-zoo3's ``ALGOS``, completed in place
+    :param zoo_root: The folder of the ``rl_zoo3`` package (its ``hyperparams`` folder holds the tuned files)
+    :param train: Whether the command is rl-zoo3's train command (the only one that reads a hyperparameter file)
+    :return: The command's arguments for rl-zoo3's parser
+    """
+    name = _algo_argument(argv)
+    if name not in ZOO_ALGOS:
+        return list(argv)
+    target, base = ZOO_ALGOS[name]
+    if name not in algos:
+        module_name, _, attribute = target.partition(":")
+        __import__(module_name)
+        algos[name] = getattr(sys.modules[module_name], attribute)
+    if not train or any(word in CONF_FLAGS or word.startswith(tuple(flag + "=" for flag in CONF_FLAGS)) for word in argv):
+        return list(argv)
+    return [*argv, CONF_FLAGS[0], os.path.join(zoo_root, "hyperparams", f"{base}.yml")]
 
 
 def _zoo_tuning(module: object) -> None:

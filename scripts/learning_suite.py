@@ -14,9 +14,17 @@ found there, so the suite can be run piece by piece::
     nice -n 10 python scripts/learning_suite.py --tasks cartpole-dqn cartpole-ppo --seeds 0 1 2   # a part
     python scripts/learning_suite.py --report-only             # docs/learning.{md,json,png} from what finished
     python scripts/learning_suite.py --quick --out /tmp/l --results /tmp/l_runs --tasks cartpole-dqn   # smoke run
+
+Besides ``ann`` and ``snn`` (the package defaults), ``--policies`` takes the spiking variants of :data:`VARIANTS`:
+``snn-pop`` (population encoder) and ``snn-proxy`` (the proxy target, rl-zoo3's ``--algo proxy_td3`` with TD3's
+tuned file). The continuous-control report is the same suite on the Pendulum (and MuJoCo) tasks::
+
+    python scripts/learning_suite.py --tasks pendulum-sac pendulum-td3 --policies ann snn snn-pop snn-proxy \\
+        --out docs/continuous
 """
 
 import argparse
+import ast
 import glob
 import json
 import os
@@ -30,7 +38,6 @@ from typing import Any, Optional
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POLICIES = ("ann", "snn")
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations: one alone swings widely (DQN on CartPole)
 
 
@@ -50,6 +57,10 @@ class Task:
     seeds: Optional[int] = None  # number of seeds if fewer than the suite's
     note: str = ""
 
+
+PENDULUM_THRESHOLD = "our choice: the pendulum swung up and held (a solved run ends near -150)"
+CHEETAH_THRESHOLD = "our choice (no official one): a steady run forward"
+CHEETAH_NOTE = "MuJoCo (`pip install gymnasium[mujoco]`, the `mujoco` extra); 100k of rl-zoo3's 1M steps, 1 seed"
 
 TASKS: dict[str, Task] = {
     "cartpole-dqn": Task("CartPole-v1", "dqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500),
@@ -80,9 +91,79 @@ TASKS: dict[str, Task] = {
         seeds=1,
         note="MinAtar's DQN settings from this package's hyperparams/dqn.yml; 500k steps, 1 seed",
     ),
-    "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, "the issue's threshold", 20_000, 1_000),
-    "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, "the issue's threshold", 20_000, 1_000),
+    "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
+    "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
+    "halfcheetah-sac": Task("HalfCheetah-v4", "sac", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
+    "halfcheetah-td3": Task("HalfCheetah-v4", "td3", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
 }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A variant of a task's spiking run: more knobs for the spiking policy, or another rl-zoo3 algorithm."""
+
+    label: str
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # merged into the tuned entry's policy_kwargs
+    algos: Optional[dict[str, str]] = None  # task algorithm -> the variant's rl-zoo3 algorithm (None: any, unchanged)
+    mlp_only: bool = False  # only where the spiking policy is SpikingMlpPolicy
+
+
+VARIANTS: dict[str, Variant] = {
+    "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
+    "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
+}
+POLICIES = ("ann", "snn", *VARIANTS)
+LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
+COLORS = {"ann": "tab:blue", "snn": "tab:orange", "snn-pop": "tab:green", "snn-proxy": "tab:red"}
+
+
+def runs_variant(task: Task, policy: str) -> bool:
+    """Whether a task has a run of this policy (a variant may not apply to its algorithm or policy)."""
+    variant = VARIANTS.get(policy)
+    if variant is None:
+        return True
+    if variant.algos is not None and task.algo not in variant.algos:
+        return False
+    return not variant.mlp_only or task.policies["snn"] == "SpikingMlpPolicy"
+
+
+def zoo_algo(task: Task, policy: str) -> str:
+    """The rl-zoo3 algorithm name of a run."""
+    variant = VARIANTS.get(policy)
+    return variant.algos[task.algo] if variant is not None and variant.algos else task.algo
+
+
+def tuned_entry(task: Task) -> dict[str, Any]:
+    """The task's tuned hyperparameters: its env's entry in rl-zoo3's ``<algo>.yml`` (or the task's own file)."""
+    import rl_zoo3
+    import yaml
+
+    conf = os.path.join(ROOT, task.conf) if task.conf else os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams")
+    with open(conf if task.conf else os.path.join(conf, f"{task.algo}.yml")) as file:
+        return yaml.safe_load(file)[task.env]
+
+
+def policy_params(task: Task, policy: str) -> list[str]:
+    """rl-zoo3 ``-params`` of a run: the policy name, and a variant's knobs merged into the tuned policy_kwargs."""
+    params = [f"policy:'{task.policies['ann' if policy == 'ann' else 'snn']}'"]
+    variant = VARIANTS.get(policy)
+    if variant is not None and variant.policy_kwargs:
+        tuned = ast.parse(tuned_entry(task).get("policy_kwargs", "dict()"), mode="eval").body
+        assert isinstance(tuned, ast.Call) and not tuned.args, f"unsupported policy_kwargs in {task.env}'s entry"
+        kwargs = {keyword.arg: ast.unparse(keyword.value) for keyword in tuned.keywords}
+        kwargs.update({key: repr(value) for key, value in variant.policy_kwargs.items()})
+        params.append(f"policy_kwargs:dict({', '.join(f'{key}={value}' for key, value in kwargs.items())})")
+    return params
+
+
+def describe(task: Task, policy: str) -> str:
+    """A run's policy as the tables show it: ``SNN (SpikingMlpPolicy)``, ``SNN, proxy target (..., proxy_td3)``."""
+    name = task.policies["ann" if policy == "ann" else "snn"]
+    variant = VARIANTS.get(policy)
+    extra = [] if variant is None else [f"{key}={value!r}" for key, value in variant.policy_kwargs.items()]
+    if zoo_algo(task, policy) != task.algo:
+        extra.append(f"--algo {zoo_algo(task, policy)}")
+    return f"{LABELS[policy]} ({', '.join([name, *extra])})"
 
 
 def spiking_policy_available(task: Task) -> bool:
@@ -125,20 +206,21 @@ def train_one(name: str, task: Task, policy: str, seed: int, args: argparse.Name
     logs = os.path.join(args.logs, name, f"{policy}-seed{seed}")
     shutil.rmtree(logs, ignore_errors=True)  # an unfinished earlier attempt
     os.makedirs(logs)
-    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", task.algo, "--env", task.env, "--seed", str(seed)]
+    algo = zoo_algo(task, policy)
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", task.env, "--seed", str(seed)]
     command += ["-f", logs, "--eval-freq", str(eval_freq), "--eval-episodes", str(args.eval_episodes)]
     command += ["--num-threads", str(args.threads), "--verbose", "0", "-n", str(steps)]
     if task.conf:
         command += ["-conf", os.path.join(ROOT, task.conf)]
     if task.gym_packages:
         command += ["--gym-packages", *task.gym_packages]
-    command += ["-params", f"policy:'{task.policies[policy]}'"]
+    command += ["-params", *policy_params(task, policy)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     start = time.perf_counter()
     with open(os.path.join(logs, "train.log"), "w") as log:
         rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     wall = time.perf_counter() - start
-    found = glob.glob(os.path.join(logs, task.algo, "*", "evaluations.npz"))
+    found = glob.glob(os.path.join(logs, algo, "*", "evaluations.npz"))
     if rc != 0 or len(found) != 1:
         print(f"{name} {policy} seed {seed}: FAILED (rc {rc}), see {logs}/train.log", flush=True)
         return
@@ -231,7 +313,7 @@ def format_table(summaries: list[dict[str, Any]], unavailable: list[str]) -> str
             reached = sum(x is not None for x in p["steps_to_threshold"])
             shown_steps = f"{median_steps:,}" if median_steps is not None else f">{s['budget']:,}"
             lines.append(
-                f"| {s['env']} | {s['algo'].upper()} | {'ANN' if policy == 'ann' else 'SNN'} ({s['policies'][policy]}) "
+                f"| {s['env']} | {s['algo'].upper()} | {describe(TASKS[s['task']], policy)} "
                 f"| {len(p['final'])} | {s['budget']:,} | {p['final_mean']:.1f} +- {p['final_std']:.1f} "
                 f"| {np.mean(p['best']):.1f} "
                 f"| {np.median(p['normalised']):.0f} | {s['threshold']:g} | {reached}/{len(p['final'])} | {shown_steps} "
@@ -253,13 +335,13 @@ def plot(summaries: list[dict[str, Any]], path: str) -> None:
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     for ax, s in zip(axes.flat, summaries):
-        for policy, color in (("ann", "tab:blue"), ("snn", "tab:orange")):
+        for policy, color in COLORS.items():
             if policy not in s:
                 continue
             length = min(len(c) for c in s[policy]["curves"])
             curves = np.array([c[:length] for c in s[policy]["curves"]])
             steps, values = curves[0, :, 0], curves[:, :, 1]
-            label = f"{'ANN' if policy == 'ann' else 'SNN'} ({len(values)} seeds)"
+            label = f"{LABELS[policy]} ({len(values)} seeds)"
             ax.plot(steps, values.mean(axis=0), color=color, label=label)
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
         ax.axhline(s["threshold"], color="gray", linestyle="--", linewidth=0.8)
@@ -285,7 +367,7 @@ def report(args: argparse.Namespace, names: list[str], command: str) -> list[dic
         task = TASKS[name]
         steps, eval_freq = budget(task, args)
         runs: dict[str, list[dict[str, Any]]] = {}
-        for policy in POLICIES:
+        for policy in [p for p in args.policies if runs_variant(task, p)]:
             for seed in seeds_of(task, args):
                 run = load_run(args.results, name, policy, seed, steps, eval_freq)
                 if run is None:
@@ -304,7 +386,8 @@ def report(args: argparse.Namespace, names: list[str], command: str) -> list[dic
     )
     text = (
         f"Made by `{command}`.\n\n"
-        f"Each run: `python -m rl_zoo3.train` with rl-zoo3's tuned hyperparameters for the task (only the policy differs), "
+        "Each run: `python -m rl_zoo3.train` with rl-zoo3's tuned hyperparameters for the task (only the policy differs; "
+        "a variant's row names its knobs or algorithm), "
         f"evaluated every few thousand steps on {args.eval_episodes} episodes (deterministic actions); final return = mean of "
         f"the last {FINAL_EVALS} evaluations; "
         f"normalised = 100 (final - random) / (ANN mean final - random), random = uniformly random actions, "
@@ -340,7 +423,9 @@ def seeds_of(task: Task, args: argparse.Namespace) -> list[int]:
 def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS), help="tasks to run")
-    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES, help="policies to train")
+    parser.add_argument(
+        "--policies", nargs="+", default=["ann", "snn"], choices=POLICIES, help="policies to train (and report)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (MinAtar: the first only)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (rl-zoo3's --num-threads)")
@@ -369,7 +454,7 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
             if seed not in seeds_of(task, args):
                 continue
             for policy in args.policies:
-                if policy == "snn" and not spiking_policy_available(task):
+                if not runs_variant(task, policy) or (policy != "ann" and not spiking_policy_available(task)):
                     continue
                 if args.report_only or load_run(args.results, name, policy, seed, steps, eval_freq) is not None:
                     continue

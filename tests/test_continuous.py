@@ -1,11 +1,9 @@
 """Spiking actors for SAC, TD3, DDPG, TQC and CrossQ: by name, knobs, gradients, statelessness, save/load, export."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -235,38 +233,6 @@ def test_export_round_trip(tmp_path, algo_name):
     to_onnx(model.policy, tmp_path / "actor.onnx")
     onnx_actions = onnxruntime.InferenceSession(str(tmp_path / "actor.onnx")).run(None, {"observations": obs})[0]
     np.testing.assert_allclose(onnx_actions, actions, rtol=1e-5, atol=1e-5)
-
-
-def _continuous_script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "continuous.py"
-    spec = importlib.util.spec_from_file_location("continuous_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return path, module
-
-
-def test_continuous_script_changes_only_the_policy():
-    _, script = _continuous_script()
-    assert script.zoo_params("sac", "Pendulum-v1", "ann") == []
-    assert script.zoo_params("sac", "Pendulum-v1", "spiking") == ["policy:'SpikingMlpPolicy'"]
-    # The yml's own policy kwargs (TD3's net_arch) stay, the variant's knobs join them
-    assert script.zoo_params("td3", "Pendulum-v1", "spiking-pop") == [
-        "policy:'SpikingMlpPolicy'",
-        "policy_kwargs:dict(net_arch=[400, 300], encoder='population')",
-    ]
-
-
-@pytest.mark.slow
-def test_continuous_script_quick_run(tmp_path):
-    path, _ = _continuous_script()
-    command = [sys.executable, str(path), "--quick", "--algos", "sac", "--runs", str(tmp_path / "runs"), "--out"]
-    subprocess.run([*command, str(tmp_path / "report")], check=True, capture_output=True, text=True)
-    report = json.loads((tmp_path / "report.json").read_text())
-    for variant in ("ann", "spiking"):
-        run = report["runs"][f"sac/{variant}"]["0"]
-        assert run["finished"] and run["timesteps"] == [150, 300] and len(run["returns"]) == 2
-    assert "| SAC | spiking | 0 | 300 |" in (tmp_path / "report.md").read_text()
-    assert (tmp_path / "report.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("algo_name", ["sac", "td3", "tqc"])

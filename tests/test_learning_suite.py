@@ -86,3 +86,39 @@ def test_unavailable_spiking_policy_is_reported():
     table = suite.format_table([], ["Pendulum-v1 | SAC | SNN: spiking policy unavailable (SpikingMlpPolicy)"])
     assert table.splitlines()[-1].startswith("| Pendulum-v1 | SAC | SNN: spiking policy unavailable")
     assert table.splitlines()[-1].count("|") == table.splitlines()[0].count("|")
+
+
+def test_variants_change_only_their_knobs():
+    suite = load_suite()
+    sac, td3, breakout = suite.TASKS["pendulum-sac"], suite.TASKS["pendulum-td3"], suite.TASKS["breakout-minatar-dqn"]
+    assert suite.policy_params(sac, "ann") == ["policy:'MlpPolicy'"]
+    assert suite.policy_params(sac, "snn") == ["policy:'SpikingMlpPolicy'"]
+    # The tuned entry's own policy kwargs (TD3's net_arch) stay, the variant's knobs join them
+    assert suite.policy_params(td3, "snn-pop") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(net_arch=[400, 300], encoder='population')",
+    ]
+    assert suite.policy_params(sac, "snn-pop") == ["policy:'SpikingMlpPolicy'", "policy_kwargs:dict(encoder='population')"]
+    # The proxy target is another rl-zoo3 algorithm, with the same policy and TD3's tuned file
+    assert suite.policy_params(td3, "snn-proxy") == ["policy:'SpikingMlpPolicy'"]
+    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == ["td3", "td3", "td3", "proxy_td3"]
+    assert suite.describe(td3, "snn-proxy") == "SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3)"
+    assert suite.describe(sac, "snn-pop") == "SNN, population encoder (SpikingMlpPolicy, encoder='population')"
+    # A variant runs only where it applies
+    assert [p for p in suite.POLICIES if suite.runs_variant(sac, p)] == ["ann", "snn", "snn-pop"]
+    assert [p for p in suite.POLICIES if suite.runs_variant(breakout, p)] == ["ann", "snn"]
+
+
+@pytest.mark.slow  # about 1 CPU-minute: rl-zoo3 runs of 1,200 steps (TD3 starts learning later: no gradient step)
+def test_quick_suite_runs_the_variants(tmp_path):
+    stdout = run_suite(tmp_path, "--tasks", "pendulum-td3", "--policies", "ann", "snn", "snn-pop", "snn-proxy")
+    assert "4 run(s) to train" in stdout and "FAILED" not in stdout
+    (task,) = json.loads((tmp_path / "learning.json").read_text())["tasks"]
+    for policy in ("ann", "snn", "snn-pop", "snn-proxy"):
+        assert [step for step, _ in task[policy]["curves"][0]] == [400, 800, 1200]
+    info = json.loads((tmp_path / "runs" / "pendulum-td3" / "snn-proxy-seed0.json").read_text())
+    assert "--algo proxy_td3" in info["command"]
+    info = json.loads((tmp_path / "runs" / "pendulum-td3" / "snn-pop-seed0.json").read_text())
+    assert "encoder='population'" in info["command"]
+    table = (tmp_path / "learning.md").read_text()
+    assert "| SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3) | 1 | 1,200 |" in table

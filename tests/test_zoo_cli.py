@@ -1,4 +1,7 @@
-"""rl-zoo3's train command as users were told: ``-P key=value ...`` are hyperparameter overrides (the autoload)."""
+"""
+rl-zoo3's commands as users were told (the autoload): ``-P key=value ...`` are hyperparameter overrides, and
+``--algo proxy_td3`` is the proxy-target TD3.
+"""
 
 import argparse
 import os
@@ -10,8 +13,9 @@ import pytest
 from rl_zoo3 import utils as zoo_utils
 from stable_baselines3 import DQN
 
-from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy
-from sb3_spiking_autoload import progress_overrides, train_arguments_start
+from sb3_spiking import ProxyTargetTD3
+from sb3_spiking.policies import SpikingCnnDQNPolicy, SpikingDQNPolicy, SpikingTD3Policy
+from sb3_spiking_autoload import progress_overrides, train_arguments_start, zoo_algorithm
 
 ZOO = vars(zoo_utils)  # where rl-zoo3 evaluates -params values
 
@@ -138,3 +142,49 @@ def test_console_script_takes_the_words_too(tmp_path):
     model = DQN.load(tmp_path / "logs" / "dqn" / "CartPole-v1_1" / "CartPole-v1.zip")
     assert type(model.policy) is SpikingDQNPolicy and model.learning_starts == 10
     assert model._n_updates == 64 // 16  # one gradient step every 16 steps, all after learning_starts
+
+
+@pytest.mark.parametrize(
+    "argv, train, expected_tail",
+    [
+        # The train command reads TD3's tuned file unless it names one
+        (["--algo", "proxy_td3", "--env", "Pendulum-v1"], True, ["-conf", "ZOO/hyperparams/td3.yml"]),
+        (["--algo=proxy_td3"], True, ["-conf", "ZOO/hyperparams/td3.yml"]),
+        (["--algo", "proxy_td3", "-conf", "mine.yml"], True, ["-conf", "mine.yml"]),
+        (["--algo", "proxy_td3", "--conf-file=mine.yml"], True, ["--conf-file=mine.yml"]),
+        # enjoy takes no hyperparameter file
+        (["--algo", "proxy_td3", "-f", "logs"], False, ["-f", "logs"]),
+    ],
+)
+def test_zoo_algorithm_registers_proxy_td3(argv, train, expected_tail):
+    algos = {"td3": object}
+    result = zoo_algorithm(argv, algos, "ZOO", train)
+    assert result[: len(argv)] == argv and result[-len(expected_tail) :] == expected_tail
+    assert len(result) == len(argv) + (2 if result[-1].endswith("td3.yml") else 0)
+    assert algos == {"td3": object, "proxy_td3": ProxyTargetTD3}
+
+
+def test_zoo_algorithm_leaves_other_commands_alone():
+    algos = {"td3": object}
+    for argv in (["--algo", "td3"], ["--env", "proxy_td3"], []):
+        assert zoo_algorithm(argv, algos, "ZOO") == argv
+    assert algos == {"td3": object}
+
+
+@pytest.mark.slow
+def test_users_command_trains_and_enjoys_a_proxy_target_td3(tmp_path):
+    env = dict(os.environ, SB3_SPIKING_AUTOLOAD="1", OMP_NUM_THREADS="1")
+    train = [sys.executable, "-m", "rl_zoo3.train", "--algo", "proxy_td3", "--env", "Pendulum-v1", "-n", "300"]
+    train += ["--eval-freq", "-1", "-f", "logs", "--seed", "0", "-P", "policy=SpikingMlpPolicy", "learning_starts=100"]
+    result = subprocess.run(train, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    model = ProxyTargetTD3.load(tmp_path / "logs" / "proxy_td3" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert type(model.policy) is SpikingTD3Policy and model.learning_starts == 100
+    # rl-zoo3's tuned TD3 entry for Pendulum-v1, unchanged but for the overrides
+    assert (model.gamma, model.buffer_size, model.policy.actor.net_arch) == (0.98, 200_000, [400, 300])
+    assert model._n_updates == 300 - 100
+    enjoy = [sys.executable, "-m", "rl_zoo3.enjoy", "--algo", "proxy_td3", "--env", "Pendulum-v1", "-f", "logs"]
+    enjoy += ["--exp-id", "1", "-n", "200", "--no-render"]
+    result = subprocess.run(enjoy, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Episode Length 200" in result.stdout
