@@ -16,8 +16,9 @@ found there, so the suite can be run piece by piece::
     python scripts/learning_suite.py --quick --out /tmp/l --results /tmp/l_runs --tasks cartpole-dqn   # smoke run
 
 Besides ``ann`` and ``snn`` (the package defaults), ``--policies`` takes the spiking variants of :data:`VARIANTS`:
-``snn-pop`` (population encoder) and ``snn-proxy`` (the proxy target, rl-zoo3's ``--algo proxy_td3`` with TD3's
-tuned file). The continuous-control report is the same suite on the Pendulum (and MuJoCo) tasks::
+``snn-pop`` (population encoder), ``snn-proxy`` (the proxy target, rl-zoo3's ``--algo proxy_td3`` with TD3's
+tuned file) and ``snn-t4`` (4 time steps instead of 8). The continuous-control report is the same suite on the
+Pendulum (and MuJoCo) tasks::
 
     python scripts/learning_suite.py --tasks pendulum-sac pendulum-td3 --policies ann snn snn-pop snn-proxy \\
         --out docs/continuous
@@ -111,10 +112,11 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
     "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
+    "snn-t4": Variant("SNN, T=4", dict(T=4)),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
-COLORS = {"ann": "tab:blue", "snn": "tab:orange", "snn-pop": "tab:green", "snn-proxy": "tab:red"}
+COLORS = {"ann": "tab:blue", "snn": "tab:orange", "snn-pop": "tab:green", "snn-proxy": "tab:red", "snn-t4": "tab:purple"}
 
 
 def runs_variant(task: Task, policy: str) -> bool:
