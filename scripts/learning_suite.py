@@ -186,6 +186,21 @@ def spiking_policy_available(task: Task) -> bool:
     return name in rl_zoo3.ALGOS[task.algo].policy_aliases
 
 
+def missing_dependency(task: Task) -> Optional[str]:
+    """Why the task's environment cannot be made here (a package not installed...), or None if it can."""
+    import importlib
+
+    import gymnasium as gym
+
+    try:
+        for module in task.gym_packages:
+            importlib.import_module(module)
+        gym.make(task.env).close()
+    except Exception as error:  # gymnasium's DependencyNotInstalled, an unknown id, a failed import
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def result_path(results: str, name: str, policy: str, seed: int) -> str:
     return os.path.join(results, name, f"{policy}-seed{seed}")
 
@@ -444,6 +459,11 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
         args.eval_episodes, args.random_episodes = 2, 5
     command = "python scripts/learning_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
+    for name in list(args.tasks):
+        why = missing_dependency(TASKS[name])
+        if why is not None:
+            print(f"{name}: skipped, {TASKS[name].env} cannot be made here ({why})", flush=True)
+            args.tasks.remove(name)
     todo = []
     for name in args.tasks:
         if not spiking_policy_available(TASKS[name]):
