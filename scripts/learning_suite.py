@@ -245,6 +245,7 @@ def train_one(name: str, task: Task, policy: str, seed: int, args: argparse.Name
     os.makedirs(os.path.dirname(path), exist_ok=True)
     shutil.copy(found[0], path + ".npz")
     info = dict(task=name, policy=policy, seed=seed, steps=steps, eval_freq=eval_freq, wall_s=round(wall, 1))
+    info.update(threads=args.threads, jobs=args.jobs)  # the conditions of the wall time
     info["command"] = " ".join(command[1:]).replace(ROOT + os.sep, "")
     with open(path + ".json", "w") as file:
         json.dump(info, file, indent=1)
@@ -307,6 +308,7 @@ def summarize(name: str, task: Task, runs: dict[str, list[dict[str, Any]]], rand
             steps_to_threshold=reached,
             median_steps_to_threshold=None if not np.isfinite(median_steps) else int(median_steps),
             wall_s=[run["wall_s"] for run in policy_runs],
+            runs=[run_conditions(run) for run in policy_runs],
             curves=[run["curve"] for run in policy_runs],
         )
     return summary
@@ -338,6 +340,27 @@ def format_table(summaries: list[dict[str, Any]], unavailable: list[str]) -> str
             )
     lines += [f"| {line} | | | | | | | | | | |" for line in unavailable]
     return "\n".join(lines)
+
+
+def run_conditions(run: dict[str, Any]) -> dict[str, int]:
+    """The torch threads (from its command where it did not record them) and parallel runs a run recorded."""
+    recorded = {key: run[key] for key in ("threads", "jobs") if key in run}
+    words = run.get("command", "").split()
+    if "threads" not in recorded and "--num-threads" in words:
+        recorded["threads"] = int(words[words.index("--num-threads") + 1])
+    return recorded
+
+
+def conditions(summaries: list[dict[str, Any]]) -> str:
+    """The torch threads and parallel runs that the reported runs recorded (older runs did not record them)."""
+    runs = [run for s in summaries for policy in POLICIES if policy in s for run in s[policy]["runs"]]
+    parts = []
+    for key, what in (("threads", "torch threads per run"), ("jobs", "runs in parallel")):
+        values = sorted({run[key] for run in runs if key in run})
+        unknown = sum(key not in run for run in runs)
+        text = f"{what}: {', '.join(map(str, values)) or '-'}"
+        parts.append(text + (f" ({unknown} run(s) did not record it)" if unknown else ""))
+    return "; ".join(parts) + ", on a 2-core CPU shared with other work"
 
 
 def plot(summaries: list[dict[str, Any]], path: str) -> None:
@@ -410,7 +433,7 @@ def report(args: argparse.Namespace, names: list[str], command: str) -> list[dic
         f"normalised = 100 (final - random) / (ANN mean final - random), random = uniformly random actions, "
         f"{args.random_episodes} episodes; steps to threshold = first evaluation at or above it (unreached counts as "
         f"infinite in the median); wall time per run includes evaluations and process start, "
-        f"{args.threads} torch thread(s) per run, {args.jobs} run(s) in parallel on a shared 2-core CPU.\n\n"
+        f"{conditions(summaries)}.\n\n"
         f"{table}\n\nThresholds:\n{thresholds}\n\n"
         f"Random-policy returns: {', '.join(f'{k} {v:g}' for k, v in cache.items())}.\n\n"
         + (f"Not run yet ({len(missing)}): {', '.join(missing)}.\n\n" if missing else "")

@@ -71,9 +71,21 @@ def test_quick_suite_writes_consistent_results(tmp_path):
     assert "| ANN (MlpPolicy) | 1 | 1,200 |" in table and "| SNN (SpikingMlpPolicy) | 1 | 1,200 |" in table
     header, rows = table.splitlines()[4], [line for line in table.splitlines() if line.startswith("| CartPole-v1 ")]
     assert header.count("|") == 14 and all(row.count("|") == 14 for row in rows)  # 13 columns
+    assert "torch threads per run: 1; runs in parallel: 1, on a 2-core CPU" in table  # as each run recorded
     assert (tmp_path / "learning.png").read_bytes()[:4] == b"\x89PNG"
     # finished runs are skipped when called again
     assert "0 run(s) to train" in run_suite(tmp_path, "--tasks", "cartpole-dqn", "gridworld-dqn")
+
+
+def test_conditions_come_from_the_runs():
+    suite = load_suite()
+    old = dict(command="-m rl_zoo3.train --algo dqn --num-threads 2 -n 10")
+    assert suite.run_conditions(old) == dict(threads=2)
+    assert suite.run_conditions(dict(old, threads=1, jobs=2)) == dict(threads=1, jobs=2)
+    summaries = [dict(ann=dict(runs=[dict(threads=1, jobs=2), dict(threads=2)]))]
+    assert suite.conditions(summaries) == (
+        "torch threads per run: 1, 2; runs in parallel: 2 (1 run(s) did not record it), on a 2-core CPU shared with other work"
+    )
 
 
 def test_unavailable_spiking_policy_is_reported():
