@@ -60,3 +60,22 @@ def test_end_to_end_learn_benchmark_quick(tmp_path):
     ratios = [float(row[4].strip().rstrip("x")) for row in rows]
     assert ratios[0] == ratios[3] == 1.0 and all(ratio > 0 for ratio in ratios)
     assert all(float(row[3]) > 0 for row in rows)
+
+
+def test_learn_profile_quick(tmp_path):
+    out = tmp_path / "profile.md"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = SCRIPT.parent / "benchmark_learn.py"
+    subprocess.run([sys.executable, str(script), "--profile", "--quick", "--out", str(out)], check=True, env=env)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in out.read_text().splitlines()[4:]}
+    shares = {label: [float(value.strip().rstrip("%")) for value in values] for label, values in rows.items()}
+    header = out.read_text().splitlines()[2]
+    assert "PPO SNN (512 steps) | PPO ANN (512 steps) | DQN SNN (1,536 steps) | DQN ANN (1,536 steps)" in header
+    # Rollouts and gradient steps make up the learn call; the spiking neurons run only in the spiking policies
+    assert all(
+        90 <= rollouts + train <= 101
+        for rollouts, train in zip(shares["rollouts (acting and env steps)"], shares["gradient steps (the algorithm's train)"])
+    )
+    neurons = shares["- spiking neurons, forward"]
+    assert neurons[0] > 0 and neurons[2] > 0 and neurons[1] == neurons[3] == 0
+    assert all(value > 0 for value in shares["seconds (profiled)"])
