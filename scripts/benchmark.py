@@ -365,10 +365,11 @@ def main() -> None:
     mlp = mlp_rows(args, device)
     print("Timing DQN.learn on Breakout...", flush=True)
     learn = learn_rates(args, device)
+    print("Timing the SAC / TD3 updates...", flush=True)
     with contextlib.redirect_stdout(io.StringIO()) as report:
         print_report(args, device, cnn, mlp, learn)
+        print("\n" + off_policy_report(args, device), end="")
     print(report.getvalue(), end="")
-    print("\n" + off_policy_report(args, device), end="")
     command = f"python {' '.join(sys.argv)}"
     print(f"\nCommand: {command}  ({time.perf_counter() - start:.0f} s; at the end: {load()})")
     if args.json:

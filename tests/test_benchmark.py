@@ -39,6 +39,7 @@ def test_benchmark_quick_runs(tmp_path):
     assert saved["command"].endswith(f"--json {tmp_path / 'out.json'}") and saved["args"]["quick"] is True
     assert [row["T"] for row in saved["cnn"]] == [4] and saved["learn"]["ours"] > 0
     assert saved["report"] in result.stdout and "| 4 | max-mem |" in saved["report"]
+    assert "### SAC / TD3 update step" in saved["report"] and "| SAC |" in saved["report"]
 
 
 def test_benchmark_help():
