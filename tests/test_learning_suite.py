@@ -14,6 +14,8 @@ SCRIPT = ROOT / "scripts" / "learning_suite.py"
 
 
 def load_suite():
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))  # as when the script runs: its folder holds learning_tasks.py
     spec = importlib.util.spec_from_file_location("learning_suite", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -140,12 +142,12 @@ def test_quick_suite_runs_the_variants(tmp_path):
     assert "| SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3) | 1 | 1,200 |" in table
 
 
-def test_task_without_its_environment_is_skipped_with_the_reason(tmp_path, capsys):
+def test_task_without_its_environment_is_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
     suite = load_suite()
     assert suite.missing_dependency(suite.TASKS["cartpole-dqn"]) is None
     unknown = suite.Task("NoSuchEnv-v0", "dqn", 1.0, "", 100, 10)
     assert "NoSuchEnv" in suite.missing_dependency(unknown)
-    suite.TASKS["no-such-env"] = unknown
+    monkeypatch.setitem(suite.TASKS, "no-such-env", unknown)
     args = ["--tasks", "no-such-env", "--out", str(tmp_path / "l"), "--results", str(tmp_path / "r"), "--quick"]
     assert suite.main(args) == []
     assert "no-such-env: skipped, NoSuchEnv-v0 cannot be made here (NameNotFound" in capsys.readouterr().out

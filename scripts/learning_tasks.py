@@ -1,0 +1,194 @@
+"""
+The tasks and policy variants of the learning suite (``scripts/learning_suite.py``): which environment, algorithm,
+threshold and budget each task has, and how each policy of a run is named to rl-zoo3.
+"""
+
+import ast
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One environment and algorithm of the suite."""
+
+    env: str  # gymnasium id
+    algo: str  # rl-zoo3's algorithm name
+    threshold: float  # return that counts as solved
+    threshold_note: str  # where the threshold comes from
+    steps: int  # env steps per run (rl-zoo3's n_timesteps for the env unless a note says otherwise)
+    eval_freq: int  # env steps between evaluations
+    policies: dict[str, str] = field(default_factory=lambda: {"ann": "MlpPolicy", "snn": "SpikingMlpPolicy"})
+    conf: Optional[str] = None  # hyperparameter file (None: rl-zoo3's own)
+    gym_packages: tuple[str, ...] = ()  # modules that rl-zoo3 imports to register the env
+    seeds: Optional[int] = None  # number of seeds if fewer than the suite's
+    note: str = ""
+
+
+PENDULUM_THRESHOLD = "our choice: the pendulum swung up and held (a solved run ends near -150)"
+CHEETAH_THRESHOLD = "our choice (no official one): a steady run forward"
+CHEETAH_NOTE = "MuJoCo (`pip install gymnasium[mujoco]`, the `mujoco` extra); 100k of rl-zoo3's 1M steps, 1 seed"
+
+TASKS: dict[str, Task] = {
+    "cartpole-dqn": Task("CartPole-v1", "dqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500),
+    "cartpole-ppo": Task("CartPole-v1", "ppo", 475.0, "gymnasium's reward threshold", 100_000, 5_000),
+    "cartpole-a2c": Task("CartPole-v1", "a2c", 475.0, "gymnasium's reward threshold", 500_000, 10_000),
+    "mountaincar-dqn": Task("MountainCar-v0", "dqn", -110.0, "gymnasium's reward threshold", 120_000, 5_000),
+    "gridworld-dqn": Task(
+        "sb3_spiking/GridWorld-v0",
+        "dqn",
+        1.0,
+        "the optimal return (reach the goal without entering the trap)",
+        20_000,
+        1_000,
+        conf="hyperparams/dqn.yml",
+        gym_packages=("sb3_spiking",),
+        note="hyperparameters from this package's hyperparams/dqn.yml (rl-zoo3 has no entry)",
+    ),
+    "breakout-minatar-dqn": Task(
+        "MinAtar/Breakout-v1",
+        "dqn",
+        10.0,
+        "our choice (no official one): 10 bricks per episode on average",
+        500_000,
+        25_000,
+        policies={"ann": "sb3_spiking.demos.minatar.MinAtarQPolicy", "snn": "sb3_spiking.demos.minatar.SpikingMinAtarQPolicy"},
+        conf="hyperparams/dqn.yml",
+        gym_packages=("sb3_spiking.demos.minatar",),
+        seeds=1,
+        note="MinAtar's DQN settings from this package's hyperparams/dqn.yml; 500k steps, 1 seed",
+    ),
+    "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
+    "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
+    "halfcheetah-sac": Task("HalfCheetah-v4", "sac", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
+    "halfcheetah-td3": Task("HalfCheetah-v4", "td3", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A variant of a task's spiking run: more knobs for the spiking policy, or another rl-zoo3 algorithm."""
+
+    label: str
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # merged into the tuned entry's policy_kwargs
+    algos: Optional[dict[str, str]] = None  # task algorithm -> the variant's rl-zoo3 algorithm (None: any, unchanged)
+    mlp_only: bool = False  # only where the spiking policy is SpikingMlpPolicy
+
+
+VARIANTS: dict[str, Variant] = {
+    "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
+    "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
+    "snn-t4": Variant("SNN, T=4", dict(T=4)),
+}
+POLICIES = ("ann", "snn", *VARIANTS)
+LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
+COLORS = {"ann": "tab:blue", "snn": "tab:orange", "snn-pop": "tab:green", "snn-proxy": "tab:red", "snn-t4": "tab:purple"}
+
+
+def runs_variant(task: Task, policy: str) -> bool:
+    """Whether a task has a run of this policy (a variant may not apply to its algorithm or policy)."""
+    variant = VARIANTS.get(policy)
+    if variant is None:
+        return True
+    if variant.algos is not None and task.algo not in variant.algos:
+        return False
+    return not variant.mlp_only or task.policies["snn"] == "SpikingMlpPolicy"
+
+
+def zoo_algo(task: Task, policy: str) -> str:
+    """The rl-zoo3 algorithm name of a run."""
+    variant = VARIANTS.get(policy)
+    return variant.algos[task.algo] if variant is not None and variant.algos else task.algo
+
+
+def tuned_entry(task: Task) -> dict[str, Any]:
+    """The task's tuned hyperparameters: its env's entry in rl-zoo3's ``<algo>.yml`` (or the task's own file)."""
+    import rl_zoo3
+    import yaml
+
+    zoo_file = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{task.algo}.yml")
+    with open(os.path.join(ROOT, task.conf) if task.conf else zoo_file) as file:
+        return yaml.safe_load(file)[task.env]
+
+
+def policy_params(task: Task, policy: str) -> list[str]:
+    """rl-zoo3 ``-params`` of a run: the policy name, and a variant's knobs merged into the tuned policy_kwargs."""
+    params = [f"policy:'{task.policies['ann' if policy == 'ann' else 'snn']}'"]
+    variant = VARIANTS.get(policy)
+    if variant is not None and variant.policy_kwargs:
+        tuned = ast.parse(tuned_entry(task).get("policy_kwargs", "dict()"), mode="eval").body
+        assert isinstance(tuned, ast.Call) and not tuned.args, f"unsupported policy_kwargs in {task.env}'s entry"
+        kwargs = {keyword.arg: ast.unparse(keyword.value) for keyword in tuned.keywords}
+        kwargs.update({key: repr(value) for key, value in variant.policy_kwargs.items()})
+        params.append(f"policy_kwargs:dict({', '.join(f'{key}={value}' for key, value in kwargs.items())})")
+    return params
+
+
+def describe(task: Task, policy: str) -> str:
+    """A run's policy as the tables show it: ``SNN (SpikingMlpPolicy)``, ``SNN, proxy target (..., proxy_td3)``."""
+    name = task.policies["ann" if policy == "ann" else "snn"]
+    variant = VARIANTS.get(policy)
+    extra = [] if variant is None else [f"{key}={value!r}" for key, value in variant.policy_kwargs.items()]
+    if zoo_algo(task, policy) != task.algo:
+        extra.append(f"--algo {zoo_algo(task, policy)}")
+    return f"{LABELS[policy]} ({', '.join([name, *extra])})"
+
+
+def spiking_policy_available(task: Task) -> bool:
+    """Whether the spiking policy of a task can be built by name (the algorithm has the alias, or it is importable)."""
+    import importlib
+
+    name = task.policies["snn"]
+    if "." in name:
+        module, _, attr = name.rpartition(".")
+        try:
+            return hasattr(importlib.import_module(module), attr)
+        except ImportError:
+            return False
+    import rl_zoo3
+
+    import sb3_spiking  # noqa: F401  (adds the Spiking*Policy names)
+
+    return name in rl_zoo3.ALGOS[task.algo].policy_aliases
+
+
+def missing_dependency(task: Task) -> Optional[str]:
+    """Why the task's environment cannot be made here (a package not installed...), or None if it can."""
+    import importlib
+
+    import gymnasium as gym
+
+    try:
+        for module in task.gym_packages:
+            importlib.import_module(module)
+        gym.make(task.env).close()
+    except Exception as error:  # gymnasium's DependencyNotInstalled, an unknown id, a failed import
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def random_return(task: Task, episodes: int, cache: dict[str, float]) -> float:
+    """Mean return of uniformly random actions over ``episodes`` episodes (seeded), cached per environment."""
+    if task.env in cache:
+        return cache[task.env]
+    import importlib
+
+    import gymnasium as gym
+
+    for module in task.gym_packages:
+        importlib.import_module(module)
+    env = gym.make(task.env)
+    env.action_space.seed(0)
+    total = 0.0
+    for episode in range(episodes):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+    cache[task.env] = round(total / episodes, 2)
+    return cache[task.env]
