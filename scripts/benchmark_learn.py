@@ -6,10 +6,10 @@ median wall time per setting and the ratio of medians to the ANN::
 
     python scripts/benchmark_learn.py                      # docs/benchmark_learn.md
     python scripts/benchmark_learn.py --quick --out -      # a smoke run, printed only
-    python scripts/benchmark_learn.py --profile            # where the spiking learn's time goes: docs/profile_learn.md
+    python scripts/benchmark_learn.py --profile            # where learn's time goes, SNN beside ANN: docs/profile_learn.md
 
-These networks are small: the cost is per call (SB3's rollout and update loops, one forward per env step), not per
-multiply-accumulate, which is why the ratio is far below ``T``.
+The ratio is far below ``T``: the first layer runs once, and matrix products on ``T x batch`` rows are cheaper per
+multiply-accumulate than on ``batch`` rows (``--profile`` shows where the time goes).
 """
 
 import argparse
@@ -105,7 +105,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting (interleaved)")
     parser.add_argument("--algos", nargs="+", default=list(STEPS), choices=list(STEPS))
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, a few hundred steps")
-    parser.add_argument("--profile", action="store_true", help="profile the spiking learn instead (docs/profile_learn.md)")
+    parser.add_argument("--profile", action="store_true", help="profile learn, SNN and ANN, instead (docs/profile_learn.md)")
     parser.add_argument("--out", default=None, help="output file ('-': print only; default docs/benchmark_learn.md)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stable_baselines3 import TD3
+
+from sb3_spiking import ProxyTargetTD3
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learning_suite.py"
@@ -140,6 +143,12 @@ def test_quick_suite_runs_the_variants(tmp_path):
     assert "encoder='population'" in info["command"]
     table = (tmp_path / "learning.md").read_text()
     assert "| SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3) | 1 | 1,200 |" in table
+    # What rl-zoo3 trained: the proxy-target algorithm, and the population encoder next to the tuned net_arch
+    logs = tmp_path / "logs" / "pendulum-td3"
+    proxy = ProxyTargetTD3.load(logs / "snn-proxy-seed0" / "proxy_td3" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert proxy.policy.spiking.encoder == "linear" and proxy.gamma == 0.98  # TD3's tuned Pendulum entry
+    pop = TD3.load(logs / "snn-pop-seed0" / "td3" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert pop.policy.spiking.encoder == "population" and pop.policy.actor.net_arch == [400, 300]
 
 
 def test_task_without_its_environment_is_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
