@@ -80,12 +80,21 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
+    # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
+    "snn-pop-raw": Variant("SNN, population encoder, raw inputs", dict(encoder="population", input_norm=False), mlp_only=True),
     "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
     "snn-t4": Variant("SNN, T=4", dict(T=4)),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
-COLORS = {"ann": "tab:blue", "snn": "tab:orange", "snn-pop": "tab:green", "snn-proxy": "tab:red", "snn-t4": "tab:purple"}
+COLORS = {
+    "ann": "tab:blue",
+    "snn": "tab:orange",
+    "snn-pop": "tab:green",
+    "snn-pop-raw": "tab:olive",
+    "snn-proxy": "tab:red",
+    "snn-t4": "tab:purple",
+}
 
 
 def runs_variant(task: Task, policy: str) -> bool:
