@@ -211,7 +211,7 @@ def plot(summaries: list[dict[str, Any]], path: str) -> None:
             length = min(len(c) for c in s[policy]["curves"])
             curves = np.array([c[:length] for c in s[policy]["curves"]])
             steps, values = curves[0, :, 0], curves[:, :, 1]
-            label = f"{LABELS[policy]} ({len(values)} seeds)"
+            label = f"{LABELS[policy]} ({len(values)} seed{'s' if len(values) != 1 else ''})"
             ax.plot(steps, values.mean(axis=0), color=color, label=label)
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
         ax.axhline(s["threshold"], color="gray", linestyle="--", linewidth=0.8)

@@ -46,7 +46,7 @@ RUN_ELSEWHERE = {
     "python scripts/reproduce_seeds.py": "tests/test_seed_scripts.py::test_reproduce_seeds_quick",
     "python scripts/dsqn_breakout.py --quick": "tests/test_seed_scripts.py::test_dsqn_breakout_quick",
     "python scripts/benchmark.py": "tests/test_benchmark.py::test_benchmark_quick_runs",
-    "python scripts/learning_suite.py --tasks pendulum-sac pendulum-td3 --policies": (
+    "python scripts/learning_suite.py --tasks pendulum-sac pendulum-td3 halfcheetah-sac halfcheetah-td3": (
         "tests/test_learning_suite.py::test_quick_suite_runs_the_variants"
     ),
     "python scripts/learning_suite.py": "tests/test_learning_suite.py::test_quick_suite_writes_consistent_results",
