@@ -271,8 +271,8 @@ def print_report(args, device, cnn, mlp, learn) -> None:  # type: ignore[no-unty
         from spikingjelly.activation_based.functional import neuron_implementation
 
         impl = neuron_implementation("lif", device)["implementation"]
-        native = impl != "torch-reference"
-        print(f"GPU: {th.cuda.get_device_name(device)}; SpikingJelly LIF kernels: {impl} (native CUDA kernels: {native})")
+        fused = impl != "torch-reference"
+        print(f"GPU: {th.cuda.get_device_name(device)}; SpikingJelly LIF kernels: {impl} (fused GPU kernels: {fused})")
     else:
         print("Neurons: sb3_spiking.snn.fused (CPU); SpikingJelly's DSQN: its CPU reference kernels")
     print(f"\n### DQN gradient step, batch {args.batch} (median ms; ratios: ours / ANN, floor, ours / DSQN)\n")

@@ -44,6 +44,8 @@ class Args:
     seed: int = 123  # seed of the environments and of the network
     device: str = "auto"  # torch device
     save: str = ""  # where to save the trained model(s), a prefix ('' for nowhere)
+    log: str = ""  # where to write each run's evaluations.npz, a folder per policy under it ('' for nowhere)
+    time_limit: float = 0.0  # stop training after this many seconds of wall time (0: train for total-timesteps)
     quick: bool = False  # smoke run: tiny budget, buffer and batch, one short evaluation
 
 
@@ -78,7 +80,7 @@ def train(args: Args, policy: str) -> dict[str, Any]:
     import ale_py
     import gymnasium as gym
     from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecFrameStack, VecTransposeImage
@@ -113,18 +115,33 @@ def train(args: Args, policy: str) -> dict[str, Any]:
         device=args.device,
         verbose=0,
     )
-    callback = None
+    callbacks = []
     if args.eval_freq > 0:
-        callback = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, verbose=1)
+        log_path = f"{args.log}/{policy}" if args.log else None
+        callbacks.append(
+            EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, log_path=log_path, verbose=1)
+        )
+    if args.time_limit > 0:
+
+        class StopAfter(BaseCallback):
+            """Ends training once ``args.time_limit`` seconds of wall time have passed."""
+
+            def _on_training_start(self) -> None:
+                self.deadline = time.perf_counter() + args.time_limit
+
+            def _on_step(self) -> bool:
+                return time.perf_counter() < self.deadline
+
+        callbacks.append(StopAfter())
     start = time.perf_counter()
-    model.learn(args.total_timesteps, callback=callback)
+    model.learn(args.total_timesteps, callback=CallbackList(callbacks))
     wall = time.perf_counter() - start
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)
     if args.save:
         model.save(f"{args.save}_{policy}")
     result = dict(policy=policy, steps=model.num_timesteps, mean_return=float(np.mean(returns)), wall_s=wall)
     print(
-        f"{args.env_id} {policy.upper()}: {result['steps']:,} steps in {wall:.0f} s, "
+        f"{args.env_id} {policy.upper()}: {result['steps']:,} steps in {wall:.0f} s ({result['steps'] / wall:.0f} steps/s), "
         f"mean return {result['mean_return']:.1f} over {args.eval_episodes} episodes",
         flush=True,
     )
