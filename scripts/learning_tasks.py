@@ -82,6 +82,8 @@ VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
     # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
     "snn-pop-raw": Variant("SNN, population encoder, raw inputs", dict(encoder="population", input_norm=False), mlp_only=True),
+    # the observations as they come, no running standardisation before the first layer
+    "snn-raw": Variant("SNN, raw inputs", dict(input_norm=False), mlp_only=True),
     "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
     "snn-t4": Variant("SNN, T=4", dict(T=4)),
 }
@@ -92,6 +94,7 @@ COLORS = {
     "snn": "tab:orange",
     "snn-pop": "tab:green",
     "snn-pop-raw": "tab:olive",
+    "snn-raw": "tab:brown",
     "snn-proxy": "tab:red",
     "snn-t4": "tab:purple",
 }
