@@ -13,11 +13,18 @@ path (Atari wrappers, spiking CNN, replay, updates, evaluation) works::
     python scripts/dsqn_breakout.py --policy snn                 # the full-scale DSQN run (GPU, days)
     python scripts/dsqn_breakout.py --policy ann                 # the stock DQN, same settings
     python scripts/dsqn_breakout.py --quick --policy both        # smoke run of both, seconds
+
+On a machine lent for a few hours at a time, ``--time-limit`` ends each run after that many seconds and
+``--save PREFIX --save-replay`` keeps the model and its replay memory; ``--resume PREFIX`` continues from them::
+
+    python scripts/dsqn_breakout.py --policy snn --time-limit 10000 --save run --save-replay
+    python scripts/dsqn_breakout.py --policy snn --time-limit 10000 --resume run --save run --save-replay
 """
 
 import argparse
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -43,7 +50,9 @@ class Args:
     max_episode_frames: int = 108_000  # emulator frames before an episode is cut (DeepMind: 30 minutes of play)
     seed: int = 123  # seed of the environments and of the network
     device: str = "auto"  # torch device
-    save: str = ""  # where to save the trained model(s), a prefix ('' for nowhere)
+    save: str = ""  # where to save the trained model(s), a prefix: PREFIX_snn.zip, PREFIX_ann.zip ('' for nowhere)
+    save_replay: bool = False  # also save the replay memory beside each model, PREFIX_snn_replay.pkl (56 GB at full scale)
+    resume: str = ""  # continue the models saved under this prefix (and their replay memory, if saved) up to total-timesteps
     log: str = ""  # where to write each run's evaluations.npz, a folder per policy under it ('' for nowhere)
     time_limit: float = 0.0  # stop training after this many seconds of wall time (0: train for total-timesteps)
     quick: bool = False  # smoke run: tiny budget, buffer and batch, one short evaluation
@@ -75,27 +84,12 @@ def parse_args(argv: Optional[list[str]] = None) -> Args:
     return args
 
 
-def train(args: Args, policy: str) -> dict[str, Any]:
-    """Train one DQN (``policy`` ``"snn"`` or ``"ann"``) and return its final evaluation."""
-    import ale_py
-    import gymnasium as gym
+def make_model(args: Args, policy: str, env: Any) -> Any:
+    """A new DQN with the reference DSQN settings, spiking (``policy="snn"``) or the stock Nature CNN (``"ann"``)."""
     from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
-    from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import VecFrameStack, VecTransposeImage
-
-    import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
-
-    gym.register_envs(ale_py)
-    # Seeding: the training and evaluation environments and the network
-    env_kwargs = dict(max_episode_steps=args.max_episode_frames)
-    env = VecFrameStack(make_atari_env(args.env_id, n_envs=1, seed=args.seed, env_kwargs=env_kwargs), n_stack=4)
-    eval_env = make_atari_env(args.env_id, n_envs=1, seed=args.seed + 1000, env_kwargs=env_kwargs)
-    eval_env = VecTransposeImage(VecFrameStack(eval_env, n_stack=4))
 
     policy_kwargs = dict(T=args.T, decoder=args.decoder, neuron=args.neuron) if policy == "snn" else {}
-    model = DQN(
+    return DQN(
         "SpikingCnnPolicy" if policy == "snn" else "CnnPolicy",
         env,
         learning_rate=args.learning_rate,
@@ -115,6 +109,36 @@ def train(args: Args, policy: str) -> dict[str, Any]:
         device=args.device,
         verbose=0,
     )
+
+
+def train(args: Args, policy: str) -> dict[str, Any]:
+    """Train one DQN (``policy`` ``"snn"`` or ``"ann"``) and return its final evaluation."""
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecFrameStack, VecTransposeImage
+
+    import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
+
+    gym.register_envs(ale_py)
+    # Seeding: the training and evaluation environments and the network
+    env_kwargs = dict(max_episode_steps=args.max_episode_frames)
+    env = VecFrameStack(make_atari_env(args.env_id, n_envs=1, seed=args.seed, env_kwargs=env_kwargs), n_stack=4)
+    eval_env = make_atari_env(args.env_id, n_envs=1, seed=args.seed + 1000, env_kwargs=env_kwargs)
+    eval_env = VecTransposeImage(VecFrameStack(eval_env, n_stack=4))
+
+    if args.resume:
+        model = DQN.load(f"{args.resume}_{policy}", env=env, device=args.device)
+        replay = Path(f"{args.resume}_{policy}_replay.pkl")
+        if replay.exists():
+            model.load_replay_buffer(replay)
+        print(f"Resuming {args.resume}_{policy}.zip at {model.num_timesteps:,} steps, replay memory "
+              f"{'loaded' if replay.exists() else 'empty (not saved)'}", flush=True)  # fmt: skip
+    else:
+        model = make_model(args, policy, env)
     callbacks = []
     if args.eval_freq > 0:
         log_path = f"{args.log}/{policy}" if args.log else None
@@ -133,15 +157,18 @@ def train(args: Args, policy: str) -> dict[str, Any]:
                 return time.perf_counter() < self.deadline
 
         callbacks.append(StopAfter())
-    start = time.perf_counter()
-    model.learn(args.total_timesteps, callback=CallbackList(callbacks))
+    start, done = time.perf_counter(), model.num_timesteps
+    model.learn(max(0, args.total_timesteps - done), callback=CallbackList(callbacks), reset_num_timesteps=not args.resume)
     wall = time.perf_counter() - start
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)
     if args.save:
         model.save(f"{args.save}_{policy}")
+        if args.save_replay:
+            model.save_replay_buffer(f"{args.save}_{policy}_replay.pkl")
     result = dict(policy=policy, steps=model.num_timesteps, mean_return=float(np.mean(returns)), wall_s=wall)
+    rate = (model.num_timesteps - done) / wall
     print(
-        f"{args.env_id} {policy.upper()}: {result['steps']:,} steps in {wall:.0f} s ({result['steps'] / wall:.0f} steps/s), "
+        f"{args.env_id} {policy.upper()}: {result['steps']:,} steps in {wall:.0f} s ({rate:.0f} steps/s), "
         f"mean return {result['mean_return']:.1f} over {args.eval_episodes} episodes",
         flush=True,
     )

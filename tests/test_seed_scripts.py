@@ -51,6 +51,18 @@ def test_dsqn_breakout_quick():
     assert all("300 steps" in line for line in lines)
 
 
+@pytest.mark.slow
+def test_dsqn_breakout_stops_saves_and_resumes(tmp_path):
+    prefix = str(tmp_path / "run")
+    quick = ["--quick", "--policy", "snn"]
+    first = run_script("dsqn_breakout.py", *quick, "--time-limit", "1e-9", "--save", prefix, "--save-replay")
+    assert "BreakoutNoFrameskip-v4 SNN: 1 steps in" in first  # the time limit ended training at its first step
+    assert (tmp_path / "run_snn.zip").exists() and (tmp_path / "run_snn_replay.pkl").exists()
+    resumed = run_script("dsqn_breakout.py", *quick, "--resume", prefix)
+    assert f"Resuming {prefix}_snn.zip at 1 steps, replay memory loaded" in resumed
+    assert "BreakoutNoFrameskip-v4 SNN: 301 steps in" in resumed  # on to the quick budget of 300 (4 steps per update)
+
+
 def test_firing_at_init(tmp_path):
     # The claim behind the README's tuning paragraph: at initialisation, leaky neurons fire less than IF neurons on
     # CartPole's observations, the more so the longer their time constant
