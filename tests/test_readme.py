@@ -38,7 +38,7 @@ TRAIN_STEPS = 1000
 
 # Lines (their command, without a trailing comment) that are not run, and why
 NOT_RUN = {
-    "python scripts/dsqn_breakout.py --policy both": "the full-scale DSQN run: 20M Atari steps, days of GPU time",
+    "python scripts/dsqn_breakout.py --policy both": "the full-scale DSQN run: 20M Atari steps, ~15 h of an H200 per agent",
 }
 
 # Script lines (their command, with or without `nice -n 10`) whose --quick run is made by another test
