@@ -14,7 +14,7 @@ A full run takes about 15 hours of an H200 per agent (docs/gpu.md) and is far ou
     python scripts/dsqn_breakout.py --policy ann                 # the stock DQN, same settings
     python scripts/dsqn_breakout.py --quick --policy both        # smoke run of both, seconds
 
-On a machine lent for a few hours at a time, ``--time-limit`` ends each run after that many seconds and
+For runs longer than a machine is available, ``--time-limit`` ends each run after that many seconds and
 ``--save PREFIX --save-replay`` keeps the model and its replay memory; ``--resume PREFIX`` continues from them::
 
     python scripts/dsqn_breakout.py --policy snn --time-limit 10000 --save run --save-replay
