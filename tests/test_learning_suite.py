@@ -118,7 +118,7 @@ def test_variants_change_only_their_knobs():
     assert suite.policy_params(sac, "snn-pop") == ["policy:'SpikingMlpPolicy'", "policy_kwargs:dict(encoder='population')"]
     # The proxy target is another rl-zoo3 algorithm, with the same policy and TD3's tuned file
     assert suite.policy_params(td3, "snn-proxy") == ["policy:'SpikingMlpPolicy'"]
-    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == ["td3", "td3", "td3", "td3", "td3", "proxy_td3", "td3"]
+    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == ["td3", "td3", "td3", "td3", "td3", "proxy_td3", "td3", "td3"]
     assert suite.describe(td3, "snn-proxy") == "SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3)"
     assert suite.describe(sac, "snn-pop") == "SNN, population encoder (SpikingMlpPolicy, encoder='population')"
     assert suite.policy_params(suite.TASKS["cartpole-dqn"], "snn-t4") == [
@@ -134,9 +134,13 @@ def test_variants_change_only_their_knobs():
         "policy:'SpikingMlpPolicy'",
         "policy_kwargs:dict(input_norm=False)",
     ]
-    expected = ["ann", "snn", "snn-pop", "snn-pop-raw", "snn-raw", "snn-t4"]
+    assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-mean") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(net_arch=[256, 256], decoder='mean-mem')",
+    ]
+    expected = ["ann", "snn", "snn-pop", "snn-pop-raw", "snn-raw", "snn-t4", "snn-mean"]
     assert [p for p in suite.POLICIES if suite.runs_variant(sac, p)] == expected
-    assert [p for p in suite.POLICIES if suite.runs_variant(breakout, p)] == ["ann", "snn", "snn-t4"]
+    assert [p for p in suite.POLICIES if suite.runs_variant(breakout, p)] == ["ann", "snn", "snn-t4", "snn-mean"]
 
 
 @pytest.mark.slow  # about 1 CPU-minute: rl-zoo3 runs of 1,200 steps (TD3 starts learning later: no gradient step)
