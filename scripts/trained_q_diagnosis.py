@@ -6,9 +6,8 @@ agents fail.
 It reads the final models and monitor files that ``scripts/learning_suite.py`` leaves in its log folder and, per
 run, reports:
 
-- training episodes that ended before the time limit (MountainCar: reached the goal; CartPole: the pole
-  fell or the cart left the track), over all
-  training episodes (the monitor file);
+- training episodes that ended before the time limit (MountainCar: reached the goal; CartPole: the pole fell or
+  the cart left the track), over all training episodes (the monitor file);
 - the observation standardisation (``input_norm``): the running std of each dimension, i.e. how wide the states
   the replay buffer held were; with the population encoder, where its learned centres lie on the first dimension
   (in the standardised units it reads; MountainCar and CartPole: the position);
@@ -136,7 +135,7 @@ def diagnose(path: str, env_id: str, states: Optional[th.Tensor], episodes: int 
     return row
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logs", default="logs/learning_suite", help="the learning suite's log folder")
     parser.add_argument("--task", default="mountaincar-dqn", help="the suite task whose runs are read")
