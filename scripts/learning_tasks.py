@@ -30,7 +30,7 @@ class Task:
 
 PENDULUM_THRESHOLD = "our choice: the pendulum swung up and held (a solved run ends near -150)"
 CHEETAH_THRESHOLD = "our choice (no official one): a steady run forward"
-CHEETAH_NOTE = "MuJoCo (`pip install gymnasium[mujoco]`, the `mujoco` extra); 100k of rl-zoo3's 1M steps, 1 seed"
+CHEETAH_NOTE = "MuJoCo (`pip install gymnasium[mujoco]`, the `mujoco` extra); 100k of rl-zoo3's 1M steps"
 
 TASKS: dict[str, Task] = {
     "cartpole-dqn": Task("CartPole-v1", "dqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500),
@@ -63,8 +63,12 @@ TASKS: dict[str, Task] = {
     ),
     "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
     "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
-    "halfcheetah-sac": Task("HalfCheetah-v4", "sac", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
-    "halfcheetah-td3": Task("HalfCheetah-v4", "td3", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=CHEETAH_NOTE),
+    "halfcheetah-sac": Task(
+        "HalfCheetah-v4", "sac", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=1, note=f"{CHEETAH_NOTE}, 1 seed"
+    ),
+    "halfcheetah-td3": Task(
+        "HalfCheetah-v4", "td3", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=2, note=f"{CHEETAH_NOTE}, 2 seeds"
+    ),
 }
 
 
