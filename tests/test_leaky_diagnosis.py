@@ -1,22 +1,15 @@
 """scripts/leaky_diagnosis.py: the quantities it reports, checked by hand on small cases, and its table."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch as th
+from scripts_loader import load_script
 
 from sb3_spiking.snn import SpikingConfig, spiking_mlp
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "leaky_diagnosis.py"
 
 
 @pytest.fixture(scope="module")
 def diagnosis():
-    spec = importlib.util.spec_from_file_location("leaky_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("leaky_diagnosis")
 
 
 def test_graded_band(diagnosis):

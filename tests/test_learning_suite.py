@@ -1,6 +1,5 @@
 """The learning suite (scripts/learning_suite.py) end to end with tiny budgets: the files it writes and their values."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripts_loader import load_script
 from stable_baselines3 import TD3
 
 from sb3_spiking import ProxyTargetTD3
@@ -17,12 +17,7 @@ SCRIPT = ROOT / "scripts" / "learning_suite.py"
 
 
 def load_suite():
-    if str(SCRIPT.parent) not in sys.path:
-        sys.path.insert(0, str(SCRIPT.parent))  # as when the script runs: its folder holds learning_tasks.py
-    spec = importlib.util.spec_from_file_location("learning_suite", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("learning_suite")
 
 
 def run_suite(tmp_path, *args):

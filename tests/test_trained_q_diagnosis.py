@@ -1,21 +1,16 @@
 """scripts/trained_q_diagnosis.py: each reported quantity on a Q-network whose weights are set by hand."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch as th
+from scripts_loader import load_script
 from stable_baselines3 import DQN
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "trained_q_diagnosis.py"
 
 
 @pytest.fixture(scope="module")
 def diagnosis():
-    spec = importlib.util.spec_from_file_location("trained_q_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("trained_q_diagnosis")
 
 
 def save_run(logs: Path, policy: str, seed: int, readout_bias: float) -> None:
