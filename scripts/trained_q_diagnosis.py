@@ -62,13 +62,13 @@ def greedy_episodes(model: DQN, env: gym.Env, episodes: int) -> tuple[float, np.
     lengths, last, visited = [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=episode)
-        done = False
+        done, steps = False, 0
         while not done:
             visited.append(obs)
             action, _ = model.predict(obs, deterministic=True)
             obs, _, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-        lengths.append(len(visited) - sum(lengths))
+            done, steps = terminated or truncated, steps + 1
+        lengths.append(steps)
         last.append(obs)
     return float(np.mean(lengths)), np.mean(last, axis=0), np.array(visited, dtype=np.float32)
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch as th
 from scripts_loader import load_script
@@ -76,8 +77,6 @@ def test_table(diagnosis, tmp_path):
 
 
 def test_probe_states(diagnosis, tmp_path):
-    import gymnasium as gym
-
     mountain = gym.make("MountainCar-v0").observation_space
     states = diagnosis.uniform_states(mountain, 500)
     assert states.shape == (500, 2) and bool((states >= th.as_tensor(mountain.low)).all())
