@@ -11,7 +11,7 @@ reported as medians and ratios, so that a noisy, shared machine slows every cont
 - the spiking MLP against SB3's MlpPolicy on CartPole-sized input;
 - end-to-end ``DQN.learn`` env steps/s on Breakout with a small replay buffer.
 
-Run ``python scripts/benchmark.py`` (about 10 minutes on 2 CPU cores; writes docs/benchmark.json) or ``--quick``
+Run ``python scripts/benchmark.py`` (about 10 minutes on 2 CPU cores; writes docs/results/benchmark.json) or ``--quick``
 (under a minute). It runs on CUDA when available (``--device``) and says whether SpikingJelly's native CUDA neuron
 kernels were used.
 """
@@ -56,7 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing")
     parser.add_argument("--learn-steps", type=int, default=1000, help="env steps of each end-to-end DQN.learn run")
     parser.add_argument(
-        "--json", default="docs/benchmark.json", help="also write the results, the command and the report to this JSON file"
+        "--json", default="docs/results/benchmark.json", help="also write the results, the command and the report to this file"
     )
     args = parser.parse_args()
     if args.quick:

@@ -4,9 +4,9 @@ rl-zoo3's tuned CartPole-v1 PPO and DQN (those of ``python -m sb3_spiking.demos.
 runs interleaved (ANN, spiking, ANN, ...) so that a change in the machine's load hits both alike. Reports the
 median wall time per setting and the ratio of medians to the ANN::
 
-    python scripts/benchmark_learn.py                      # docs/benchmark_learn.md
+    python scripts/benchmark_learn.py                      # docs/results/benchmark_learn.md
     python scripts/benchmark_learn.py --quick --out -      # a smoke run, printed only
-    python scripts/benchmark_learn.py --profile            # where learn's time goes, SNN beside ANN: docs/profile_learn.md
+    python scripts/benchmark_learn.py --profile            # where learn's time goes: docs/results/profile_learn.md
 
 The ratio is far below ``T``: the first layer runs once, and matrix products on ``T x batch`` rows are cheaper per
 multiply-accumulate than on ``batch`` rows (``--profile`` shows where the time goes).
@@ -105,13 +105,13 @@ def main(argv: Optional[list[str]] = None) -> str:
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting (interleaved)")
     parser.add_argument("--algos", nargs="+", default=list(STEPS), choices=list(STEPS))
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, a few hundred steps")
-    parser.add_argument("--profile", action="store_true", help="profile learn, SNN and ANN, instead (docs/profile_learn.md)")
-    parser.add_argument("--out", default=None, help="output file ('-': print only; default docs/benchmark_learn.md)")
+    parser.add_argument("--profile", action="store_true", help="profile learn, SNN and ANN (docs/results/profile_learn.md)")
+    parser.add_argument("--out", default=None, help="output file ('-': print only; default docs/results/benchmark_learn.md)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     repeats = 1 if args.quick else args.repeats
     command = "python scripts/benchmark_learn.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    out = args.out or ("docs/profile_learn.md" if args.profile else "docs/benchmark_learn.md")
+    out = args.out or ("docs/results/profile_learn.md" if args.profile else "docs/results/benchmark_learn.md")
     if args.profile:
         return write(profile_report(args.algos, args.quick, command), out)
     lines = [

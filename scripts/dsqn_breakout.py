@@ -7,7 +7,7 @@ Adam lr 2.5e-4, gamma 0.99, replay 1e6, 50k warm-up steps, target sync every 10k
 1M steps, batch 128 with one update every 4 env steps, 20M env steps, DeepMind wrappers. SB3's DQN uses the Huber
 loss where the reference uses the mean squared error, and evaluates greedily where it uses epsilon 0.05.
 
-A full run takes about 15 hours of an H200 per agent (docs/gpu.md) and is far out of reach on a CPU; the
+A full run takes about 15 hours of an H200 per agent (docs/results/gpu.md) and is far out of reach on a CPU; the
 ``--quick`` smoke run checks that the whole path (Atari wrappers, spiking CNN, replay, updates, evaluation) works::
 
     python scripts/dsqn_breakout.py --policy snn                 # the full-scale DSQN run (GPU: ~15 h on an H200)

@@ -12,7 +12,7 @@ that finishes leaves its ``evaluations.npz`` (and its wall time) under ``--resul
 found there, so the suite can be run piece by piece::
 
     nice -n 10 python scripts/learning_suite.py --tasks cartpole-dqn cartpole-ppo --seeds 0 1 2   # a part
-    python scripts/learning_suite.py --report-only             # docs/learning.{md,json,png} from what finished
+    python scripts/learning_suite.py --report-only             # docs/results/learning.{md,json,png} from what finished
     python scripts/learning_suite.py --quick --out /tmp/l --results /tmp/l_runs --tasks cartpole-dqn   # smoke run
 
 Besides ``ann`` and ``snn`` (the package defaults), ``--policies`` takes the spiking variants of :data:`VARIANTS`:
@@ -21,7 +21,7 @@ tuned file) and ``snn-t4`` (4 time steps instead of 8). The continuous-control r
 Pendulum (and MuJoCo) tasks::
 
     python scripts/learning_suite.py --tasks pendulum-sac pendulum-td3 --policies ann snn snn-pop snn-proxy \\
-        --out docs/continuous
+        --out docs/results/continuous
 """
 
 import argparse
@@ -301,9 +301,9 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (rl-zoo3's --num-threads)")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--random-episodes", type=int, default=100, help="episodes of the random policy per env")
-    parser.add_argument("--results", default="results/learning", help="where finished runs' evaluations are kept")
+    parser.add_argument("--results", default="lab/results/learning", help="where finished runs' evaluations are kept")
     parser.add_argument("--logs", default="logs/learning_suite", help="rl-zoo3's log folder (models, monitor files)")
-    parser.add_argument("--out", default="docs/learning", help="output prefix: writes OUT.md, OUT.json, OUT.png")
+    parser.add_argument("--out", default="docs/results/learning", help="output prefix: writes OUT.md, OUT.json, OUT.png")
     parser.add_argument("--report-only", action="store_true", help="only write the report from finished runs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,200 steps per run, 2-episode evaluations")
     args = parser.parse_args(argv)

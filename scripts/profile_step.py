@@ -5,7 +5,7 @@ The step is the benchmark's (``scripts/benchmark.py``): ``SpikingCnnPolicy`` (Na
 frames, 4 actions), batch 32, ``max-mem``, Huber loss, Adam. Groups: convolutions, linear layers, neuron updates
 (everything that runs inside a spiking neuron's forward or its backward), dtype conversions and copies, the rest::
 
-    python scripts/profile_step.py --threads 1          # writes docs/profile_step.md
+    python scripts/profile_step.py --threads 1          # writes docs/results/profile_step.md
 """
 
 import argparse
@@ -58,7 +58,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     parser.add_argument("--batch", type=int, default=32, help="batch size")
     parser.add_argument("--steps", type=int, default=10, help="profiled training steps (after 2 untimed ones)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op CPU threads")
-    parser.add_argument("--out", default="docs/profile_step.md", help="output file ('-': print only)")
+    parser.add_argument("--out", default="docs/results/profile_step.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(args.threads)
     th.manual_seed(0)

@@ -10,13 +10,13 @@ Reference CartPole-v1 agents, each with the stock ANN policy and its spiking cou
   same 32-unit hidden layers.
 
 The spiking knobs are those of the reference agents, fixed here, with no observation normalisation
-(``input_norm=False``): the table in docs/seeds_cartpole.md reproduces them, not the package defaults.
+(``input_norm=False``): the table in docs/results/seeds_cartpole.md reproduces them, not the package defaults.
 
 Every run is evaluated by SB3's ``EvalCallback`` (deterministic actions) during training; the script writes a
 markdown table (mean return +- std over seeds, steps to solve, wall time), a learning-curve PNG and the raw results as
 JSON::
 
-    nice -n 10 python scripts/reproduce_seeds.py --jobs 2            # all of it: docs/seeds_cartpole.{md,png,json}
+    nice -n 10 python scripts/reproduce_seeds.py --jobs 2            # all of it: docs/results/seeds_cartpole.{md,png,json}
     python scripts/reproduce_seeds.py --quick --out /tmp/seeds      # a smoke run of every agent, seconds
 """
 
@@ -58,7 +58,7 @@ def agent_settings(agent: str, policy: str) -> dict[str, Any]:
         kwargs = dict(ent_coef=0.0)
         policy_kwargs = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]))
         # IF neurons, as in SpikingJelly's spiking PPO: on CartPole's small observations leaky neurons start with
-        # about half the firing rate of IF neurons (scripts/firing_at_init.py, docs/firing_at_init.md)
+        # about half the firing rate of IF neurons (lab/firing_at_init.py, lab/firing_at_init.md)
         spiking = dict(T=16, neuron="if", decoder="last-mem", input_norm=False)
         n_envs, steps = 8, 50_000
     else:  # SpikingJelly's spiking PPO example: hidden 32, lr 1e-3, 128 steps, clip 0.2
@@ -200,7 +200,7 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation during training")
     parser.add_argument("--final-episodes", type=int, default=10, help="episodes of the final evaluation")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
-    parser.add_argument("--out", default="docs/seeds_cartpole", help="output prefix: writes OUT.md, OUT.png, OUT.json")
+    parser.add_argument("--out", default="docs/results/seeds_cartpole", help="output prefix: writes OUT.md, OUT.png, OUT.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 600 steps, 1-episode evaluations")
     parser.add_argument("--from-json", help="rewrite OUT.md and OUT.png from a saved OUT.json instead of training")
     args = parser.parse_args(argv)

@@ -128,7 +128,7 @@ def test_command_line(tmp_path, capsys):
 
 def test_module_outside_the_repository(tmp_path):
     # Run from another folder: the picture lands in the current directory, nothing of the repository is written
-    docs = Path(__file__).resolve().parents[1] / "docs" / "classifier_toy.png"
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results" / "classifier_toy.png"
     before = docs.stat().st_mtime_ns
     command = [sys.executable, "-m", "sb3_spiking.demos.classifier", "--train-size", "100", "--test-size", "50"]
     result = subprocess.run([*command, "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)

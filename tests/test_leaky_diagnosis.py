@@ -1,4 +1,4 @@
-"""scripts/leaky_diagnosis.py: the quantities it reports, checked by hand on small cases, and its table."""
+"""lab/leaky_diagnosis.py: the quantities it reports, checked by hand on small cases, and its table."""
 
 import pytest
 import torch as th

@@ -190,6 +190,6 @@ def test_budgets_are_substituted():
     assert shell[4] == f"make -n -C {ROOT} train    # trains"
     assert shell[5] == "# not run: python scripts/dsqn_breakout.py --policy both"
     assert shell[6].startswith("# run by tests/test_seed_scripts.py::test_dsqn_breakout_quick: ")
-    assert shrink_shell("python scripts/firing_at_init.py\npython scripts/profile_step.py --threads 1\n") == (
-        "python scripts/firing_at_init.py\npython scripts/profile_step.py --threads 1\n"
+    assert shrink_shell("python lab/firing_at_init.py\npython scripts/profile_step.py --threads 1\n") == (
+        "python lab/firing_at_init.py\npython scripts/profile_step.py --threads 1\n"
     )

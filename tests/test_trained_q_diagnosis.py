@@ -1,4 +1,4 @@
-"""scripts/trained_q_diagnosis.py: each reported quantity on a Q-network whose weights are set by hand."""
+"""lab/trained_q_diagnosis.py: each reported quantity on a Q-network whose weights are set by hand."""
 
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def test_table(diagnosis, tmp_path):
     out = tmp_path / "table.md"
     diagnosis.main(["--logs", str(tmp_path), "--policies", "snn", "--seeds", "0", "--states", "50", "--out", str(out)])
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("Made by `python scripts/trained_q_diagnosis.py --logs ")
+    assert lines[0].startswith("Made by `python lab/trained_q_diagnosis.py --logs ")
     assert "Probe states: 50 drawn uniformly over MountainCar-v0's observation space." in lines[0]
     assert lines[2].startswith("| run | episodes ended before the time limit, training | greedy episodes: length, last ")
     assert lines[4].startswith("| snn seed 0 | 2 / 4 | 200.0; ")

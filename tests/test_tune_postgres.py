@@ -74,7 +74,7 @@ def test_queue_runs_exactly_the_trials_asked_for(url):
 def test_four_workers_one_killed(postgres_url, tmp_path):
     """Two standalone tuners and two rl-zoo3 -optimize workers on one study; a zoo worker killed mid-trial."""
     summary_path, asked = tmp_path / "summary.json", 8
-    command = [sys.executable, str(ROOT / "scripts" / "tuning_workers.py"), "--storage", postgres_url]
+    command = [sys.executable, str(ROOT / "lab" / "tuning_workers.py"), "--storage", postgres_url]
     command += ["--trials", str(asked), "--kill", "zoo", "--json", str(summary_path), "--timeout", "400"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, timeout=450, env=env, cwd=tmp_path)

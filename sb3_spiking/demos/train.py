@@ -4,7 +4,7 @@ both side by side.
 
     python -m sb3_spiking.demos.train                      # spiking PPO (package defaults), then SB3's MlpPolicy
     python -m sb3_spiking.demos.train --algo dqn --only snn   # the spiking DQN alone
-    python -m sb3_spiking.demos.train --out docs/train_ppo.txt   # also saves what it prints
+    python -m sb3_spiking.demos.train --out docs/results/train_ppo.txt   # also saves what it prints
 
 Both algorithms use rl-zoo3's tuned CartPole-v1 hyperparameters and the spiking policy its package defaults; only the
 policy changes between the spiking and the ANN run.

@@ -12,7 +12,7 @@ Spike statistics of a spiking network, collected only when asked.
 
 Inside the ``with`` block, forward hooks on every spiking neuron layer and every synaptic layer record the spikes
 and operation counts of each forward pass; on exit the hooks are removed, so outside the block a forward pass is
-exactly what it was before (``scripts/spike_stats_overhead.py`` measures it).
+exactly what it was before (``lab/spike_stats_overhead.py`` measures it).
 
 Per spiking layer, over all observations seen (each simulated for ``T`` steps):
 
