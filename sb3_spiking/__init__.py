@@ -23,7 +23,6 @@ import sys
 # a warning for each, which says nothing about this package's CPU path
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
-from sb3_spiking import _moved
 from sb3_spiking.demos import gridworld  # noqa: F401  (registers sb3_spiking/GridWorld-v0 with gymnasium)
 from sb3_spiking.policies import (
     PolicyAlias,
@@ -55,9 +54,7 @@ from sb3_spiking.policies import (
 from sb3_spiking.snn import SpikingConfig
 from sb3_spiking.telemetry import EnergyReport, SpikeStats, SpikeStatsCallback, spike_stats
 
-__version__ = "0.1.0"
-
-_moved.install()
+__version__ = "0.2.0"
 
 # Names that every algorithm resolves in its own policy_aliases: DQN(SpikingMlpPolicy, env), PPO(SpikingMlpPolicy, env)
 SpikingMlpPolicy = PolicyAlias("SpikingMlpPolicy")
@@ -69,11 +66,6 @@ register_policies()
 if "rl_zoo3.exp_manager" in sys.modules:
     # Loaded by rl-zoo3's --gym-packages: also give its -optimize the spiking knobs
     from sb3_spiking.tuning import zoo  # noqa: F401
-
-
-def __getattr__(name: str) -> object:
-    # Building blocks that this module exported before they moved (import them from sb3_spiking.snn)
-    return _moved.moved_attribute(name)
 
 
 __all__ = [

@@ -8,7 +8,6 @@ from typing import Any
 import gymnasium as gym
 import torch as th
 from gymnasium import spaces
-from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
@@ -26,11 +25,6 @@ from sb3_spiking.snn import (
     spiking_extractor_kwargs,
     spiking_init_,
 )
-
-#: Version of the package defaults that a policy was built with, saved in its state dict ("spiking_defaults"):
-#: 1, the first release (LIF neurons for every policy); 2, the neuron chosen per policy family (``default_neuron``)
-DEFAULTS_VERSION = 2
-LEGACY_NEURON = "lif"
 
 
 class SpikingPolicyMixin:
@@ -68,7 +62,6 @@ class SpikingPolicyMixin:
                 "Spiking policies take no activation_fn: their activations are spiking neurons, "
                 "chosen with neuron='if', 'lif' or 'plif'."
             )
-        self._defaulted_neuron = kwargs.get("neuron") is None
         self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder, neuron=self.default_neuron)
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
         if self.spiking.action_readout != "linear" and not self.population_action_readout:
@@ -90,30 +83,6 @@ class SpikingPolicyMixin:
             # As SB3 does for NatureCNN: its last spiking layer feeds the readout directly (the DSQN layout)
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
-        self.register_buffer("spiking_defaults", th.tensor(DEFAULTS_VERSION))  # type: ignore[attr-defined]
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
-        key = prefix + "spiking_defaults"
-        version = int(state_dict.get(key, 1))
-        if version < DEFAULTS_VERSION:
-            self._restore_legacy_defaults()
-        state_dict[key] = th.tensor(version)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
-
-    def _restore_legacy_defaults(self) -> None:
-        """
-        A model saved with the first defaults (LIF neurons everywhere) whose neuron was not chosen by its user:
-        give it back the neurons it was trained with, so that it computes what it computed when saved.
-        """
-        if not self._defaulted_neuron or self.spiking.neuron == LEGACY_NEURON:
-            return
-        legacy = self.spiking.replace(neuron=LEGACY_NEURON)
-        for module in list(self.modules()):  # type: ignore[attr-defined]
-            if isinstance(getattr(module, "spiking", None), SpikingConfig):
-                module.spiking = module.spiking.replace(neuron=LEGACY_NEURON)
-            for name, child in list(module.named_children()):
-                if isinstance(child, BaseNode):
-                    setattr(module, name, legacy.make_neuron())
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
@@ -129,8 +98,30 @@ class SpikingPolicyMixin:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         if not self.ann_activation_fn:
             data.pop("activation_fn", None)
-        data.update(self.spiking.to_kwargs())
+        data.update(self.resolved_knobs())
         return data
+
+    def resolved_knobs(self) -> dict[str, Any]:
+        """Every spiking knob of the policy as it was built, defaults resolved (saved in its state dict too)."""
+        knobs = self.spiking.to_kwargs()
+        if hasattr(self, "spiking_critic"):
+            knobs["spiking_critic"] = self.spiking_critic
+        return knobs
+
+    def get_extra_state(self) -> dict[str, Any]:
+        # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved ones: the state dict records them
+        return {"knobs": self.resolved_knobs()}
+
+    def set_extra_state(self, state: Any) -> None:
+        saved, built = dict(state["knobs"]), self.resolved_knobs()
+        changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
+        if changed:
+            raise ValueError(
+                f"This model was saved with the spiking knobs {changed}, and this policy was built with "
+                f"{ {name: built.get(name) for name in changed} } (the package's defaults have changed since it was saved): "
+                f"load it with the knobs it was saved with: Algo.load(path, custom_objects=dict(policy_kwargs=dict("
+                f"<its policy_kwargs>, **{changed!r})))"
+            )
 
 
 class SpikingActorCriticMixin(SpikingPolicyMixin):
