@@ -25,7 +25,7 @@ postgres:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	echo "PostgreSQL binaries missing and not installable here (not root or no apt-get): its tests will say so"
 
-.PHONY: install postgres train test test-fast lint format benchmark
+.PHONY: install postgres train test test-fast lint format benchmark docs
 install: $(STAMP) postgres
 
 train: $(STAMP)
@@ -47,3 +47,7 @@ format: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
+
+# The documentation site, warnings as errors (every cross-reference must resolve): docs/_build/html/index.html
+docs: $(STAMP)
+	$(PY) -m sphinx -b html -n -W --keep-going docs docs/_build/html

@@ -1,23 +1,24 @@
 """
-Every ```python and ```bash block of README.md runs as written, with small budgets.
+Every ```python and ```bash block of README.md runs as written, with small budgets (tests/test_docs.py runs the
+documentation's pages with the same rules).
 
 The blocks of one section (a ``## `` heading) run in order, each in a fresh process, in one temporary folder that
-holds links to the repository's ``hyperparams/`` and ``scripts/`` and an empty ``docs/`` (so a script's default
-output never overwrites a tracked file). Budgets are substituted by rules, not per block, so that a block added
-later is picked up and shrunk the same way:
+holds links to the repository's ``hyperparams/``, ``scripts/`` and the scripts of ``lab/``, and an empty
+``docs/results/`` (so a script's default output never overwrites a tracked file). Budgets are substituted by
+rules, not per block, so that a block added later is picked up and shrunk the same way:
 
 - Python: ``.learn(N`` becomes ``.learn(256`` (:data:`LEARN_STEPS`);
 - shell: ``-n N`` (not ``nice -n``) and ``--n-timesteps N`` become 512 (:data:`STEPS`), ``--n-trials N`` and
   ``--max-trials N`` 2 (:data:`TRIALS`), ``--steps N`` 1000 (a smaller number stays as it is); an
-  ``rl_zoo3.train`` command without a step budget gets ``-n 512``; ``python scripts/X.py`` gets ``--quick`` when
-  that script has the option; ``make TARGET`` becomes ``make -n -C <repository> TARGET`` (it prints the target's
-  commands: ``make test`` would run this very test, ``make train`` is the train command); a bare ``wait`` waits
-  for each background job and fails with it.
+  ``rl_zoo3.train`` command without a step budget gets ``-n 512``; ``python scripts/X.py`` (or ``lab/X.py``)
+  gets ``--quick`` when that script has the option; ``make TARGET`` becomes ``make -n -C <repository> TARGET``
+  (it prints the target's commands: ``make test`` would run this very test, ``make train`` is the train
+  command); a bare ``wait`` waits for each background job and fails with it.
 
 Lines that cannot run here are listed in :data:`NOT_RUN` with the reason, and script lines whose ``--quick`` run
 another test already makes in :data:`RUN_ELSEWHERE` with that test (to spare CI minutes); the test checks that each
-is still in the README and that each named test exists. Sections that train on Atari, call rl-zoo3 or run a script
-are marked slow.
+is still in the README or a documentation page and that each named test exists. Sections that train on Atari,
+call rl-zoo3 or run a script are marked slow.
 """
 
 import os
@@ -38,6 +39,7 @@ TRAIN_STEPS = 1000
 
 # Lines (their command, without a trailing comment) that are not run, and why
 NOT_RUN = {
+    'pip install "sb3-spiking[zoo,atari]"': "installs from PyPI; the tests run in the checkout's environment",
     "python scripts/dsqn_breakout.py --policy both": "the full-scale DSQN run: 20M Atari steps, ~15 h of an H200 per agent",
 }
 
@@ -109,7 +111,7 @@ def shrink_shell(code: str) -> str:
         command = re.sub(r"--steps (\d[\d_]*)", at_most(TRAIN_STEPS, "--steps "), command)
         if re.search(r"rl_zoo3[. ]train", command) and not re.search(r"(^|\s)(-n|--n-timesteps) ", command):
             command += f" -n {STEPS}"
-        script = re.search(r"python (scripts/[\w/]+\.py)", command)
+        script = re.search(r"python ((?:scripts|lab)/[\w/]+\.py)", command)
         if script and "--quick" not in command and '"--quick"' in (ROOT / script.group(1)).read_text():
             command = command.replace(script.group(0), script.group(0) + " --quick", 1)
         command = re.sub(r"^(\s*)make (\w)", rf"\1make -n -C {ROOT} \2", command)
@@ -122,7 +124,10 @@ def shrink_shell(code: str) -> str:
 def workdir(tmp_path: Path) -> Path:
     for name in ("hyperparams", "scripts"):
         (tmp_path / name).symlink_to(ROOT / name)
-    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "lab").mkdir()
+    for script in (ROOT / "lab").glob("*.py"):  # the scripts, not their outputs: a run writes its own
+        (tmp_path / "lab" / script.name).symlink_to(script)
     return tmp_path
 
 
@@ -156,9 +161,10 @@ def test_readme_section_runs(tmp_path, heading, blocks):
 
 def test_extractor_finds_every_block():
     fenced = re.findall(r"^```(python|bash)$", README, flags=re.MULTILINE)
-    assert sum(len(blocks) for _, blocks in sections(README)) == len(fenced) > 10
+    assert sum(len(blocks) for _, blocks in sections(README)) == len(fenced) >= 5
+    pages = README + "".join(path.read_text() for path in sorted((ROOT / "docs").rglob("*.rst")))
     for line in [*NOT_RUN, *RUN_ELSEWHERE]:
-        assert line in README, f"{line!r} is listed here, but the README no longer has it"
+        assert line in pages, f"{line!r} is listed here, but neither the README nor a documentation page has it"
     for test in RUN_ELSEWHERE.values():
         path, name = test.split("::")
         assert f"def {name}(" in (ROOT / path).read_text(), f"{test} does not exist"

@@ -50,7 +50,7 @@ def sample_spiking_params(trial: optuna.Trial, space: Optional[SpikingSearchSpac
     Sample the spiking knobs of a trial.
 
     :param trial: The Optuna trial
-    :param space: Where to sample (default: :class:`SpikingSearchSpace`())
+    :param space: Where to sample (default: ``SpikingSearchSpace()``, see :class:`SpikingSearchSpace`)
     :return: ``T``, ``tau``, ``decoder`` and ``neuron``, as policy kwargs
     """
     space = SpikingSearchSpace() if space is None else space

@@ -52,7 +52,17 @@ from sb3_spiking.tuning.storage import (
 # The kind of worker (storage.KIND_ATTR) of this tuner's trials
 KIND = "sb3_spiking.tuning"
 
-__all__ = ["main", "make_objective", "make_pruner", "make_sampler", "make_storage", "parse_args", "report", "tune"]
+__all__ = [
+    "main",
+    "make_objective",
+    "make_pruner",
+    "make_sampler",
+    "make_storage",
+    "open_study",
+    "parse_args",
+    "report",
+    "tune",
+]
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
