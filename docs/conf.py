@@ -21,7 +21,8 @@ templates_path: list = []
 
 html_theme = "sphinx_rtd_theme"
 html_title = f"sb3-spiking {release}"
-html_static_path: list = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 
 autodoc_member_order = "bysource"
