@@ -11,13 +11,13 @@ import argparse
 import ast
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import rl_zoo3
 import torch as th
 import yaml
 
 import sb3_spiking
+from sb3_spiking.telemetry import random_play
 
 
 def tuned_policy_kwargs(algo: str, env_id: str) -> dict:
@@ -29,22 +29,8 @@ def tuned_policy_kwargs(algo: str, env_id: str) -> dict:
     return {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
 
 
-def random_play(env_id: str, n: int) -> th.Tensor:
-    """``n`` observations of uniformly random actions (seeded; episodes reset as they end)."""
-    env = gym.make(env_id)
-    env.action_space.seed(0)
-    obs, _ = env.reset(seed=0)
-    observations = []
-    while len(observations) < n:
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        observations.append(obs)
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return th.as_tensor(np.array(observations, dtype=np.float32))
-
-
 def init_rates(env_id: str, algos: list[str], n_obs: int, command: str) -> str:
-    batch = random_play(env_id, n_obs)
+    batch = th.as_tensor(random_play(env_id, n_obs).astype(np.float32))
     lines = [
         f"# Spiking actors at initialisation on {env_id} ({n_obs} observations of random play)",
         "",

@@ -1,7 +1,7 @@
 """
 Hidden-layer firing rates of freshly initialised spiking PPO policies on real CartPole-v1 observations.
 
-The policy of the README's tuning run (``net_arch=dict(pi=[64], vf=[64])``, ``T=16``, SB3's default
+The policy of an early tuning run (docs/guide/zoo.rst) (``net_arch=dict(pi=[64], vf=[64])``, ``T=16``, SB3's default
 ``ortho_init=True``) with IF neurons and with LIF neurons of time constant 2 and 4, one policy per seed. The
 observations come from random-action episodes (seeded), so they have CartPole's real scale. The rate of a layer is
 the fraction of its neuron-steps with a spike (spikes / (neurons x observations x T)), measured with
@@ -15,28 +15,14 @@ import argparse
 import sys
 from typing import Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 
 from sb3_spiking import spike_stats
+from sb3_spiking.telemetry import random_play
 
 SETTINGS = {"IF": dict(neuron="if"), "LIF tau=2": dict(neuron="lif", tau=2.0), "LIF tau=4": dict(neuron="lif", tau=4.0)}
-
-
-def cartpole_observations(n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations met by a uniformly random policy on CartPole-v1 (episodes reset as they end)."""
-    env = gym.make("CartPole-v1")
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    observations = []
-    while len(observations) < n:
-        observations.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.stack(observations).astype(np.float32)
 
 
 def firing_rates(setting: dict, seed: int, observations: np.ndarray, T: int = 16) -> dict[str, float]:
@@ -61,7 +47,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
 
-    observations = cartpole_observations(args.n_obs)
+    observations = random_play("CartPole-v1", args.n_obs).astype(np.float32)
     command = "python lab/firing_at_init.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [
         f"Firing rates at initialisation, made by `{command.strip()}`: spiking PPO policy, `net_arch=dict(pi=[64], "

@@ -30,13 +30,13 @@ import argparse
 import sys
 from typing import Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from torch import nn
 
 from sb3_spiking.snn import SpikingConfig, spiking_mlp
 from sb3_spiking.snn.fused import surrogate_gradient
+from sb3_spiking.telemetry import random_play
 
 ENVS = ("CartPole-v1", "MountainCar-v0", "Pendulum-v1")
 # PLIF starts as LIF with the same tau (its 1 / tau = sigmoid(w) is set from it): at initialisation its rows would
@@ -47,17 +47,8 @@ NET_ARCH = [256, 256]
 
 
 def observations(env_id: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations met by uniformly random actions (episodes reset as they end)."""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    found = []
-    while len(found) < n:
-        found.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.stack(found).astype(np.float32)
+    """``n`` observations met by uniformly random actions (episodes reset as they end), as float32."""
+    return random_play(env_id, n, seed).astype(np.float32)
 
 
 def charge_coefficients(neuron: nn.Module) -> tuple[float, float]:

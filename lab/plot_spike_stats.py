@@ -24,7 +24,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.preprocessing import preprocess_obs
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.demos.train import algorithm_kwargs
+from sb3_spiking.demos.train import CARTPOLE_SETTINGS, algorithm_kwargs
 from sb3_spiking.export import action_network, nir_readout, to_nir, to_onnx, to_torchscript
 from sb3_spiking.telemetry import SpikeStatsCallback
 from sb3_spiking.telemetry.stats import spike_stats
@@ -61,15 +61,8 @@ def train(args: argparse.Namespace) -> BaseAlgorithm:
     else:
         model = PPO(
             "SpikingMlpPolicy",
-            make_vec_env("CartPole-v1", n_envs=8, seed=args.seed),
-            n_steps=32,
-            batch_size=256,
-            gae_lambda=0.8,
-            gamma=0.98,
-            n_epochs=20,
-            ent_coef=0.0,
-            learning_rate=lambda progress: 1e-3 * progress,
-            clip_range=lambda progress: 0.2 * progress,
+            make_vec_env("CartPole-v1", n_envs=CARTPOLE_SETTINGS["ppo"]["n_envs"], seed=args.seed),
+            **algorithm_kwargs("ppo"),
             policy_kwargs=dict(net_arch=dict(pi=args.net_arch, vf=args.net_arch), neuron=args.neuron, T=8, decoder="last-mem"),
             seed=args.seed,
         )

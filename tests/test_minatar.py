@@ -9,22 +9,14 @@ from stable_baselines3 import DQN
 
 from sb3_spiking.demos.minatar import MinAtarQPolicy, SmallCNN, SpikingMinAtarQPolicy
 from sb3_spiking.snn import SpikingSmallCNN
+from sb3_spiking.telemetry import random_play
 
 SPACE = spaces.Box(0.0, 1.0, (10, 10, 4), dtype=bool)  # MinAtar Breakout's observation space
 
 
 def breakout_observations(n=16, seed=0):
     """Real MinAtar Breakout frames from random play."""
-    env = gym.make("MinAtar/Breakout-v1")
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    frames = []
-    while len(frames) < n:
-        frames.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return th.as_tensor(np.stack(frames))
+    return th.as_tensor(random_play("MinAtar/Breakout-v1", n, seed))
 
 
 def test_minatar_observations_are_channel_last_booleans():

@@ -7,7 +7,7 @@ from test_energy import hand_network
 from torch import nn
 
 import sb3_spiking  # noqa: F401
-from sb3_spiking.telemetry.stats import spike_stats, spiking_layers
+from sb3_spiking.telemetry.stats import random_play, spike_stats, spiking_layers
 
 
 def all_hooks(module: nn.Module) -> int:
@@ -81,3 +81,12 @@ def test_policies(algo):
     assert report.mac == 4 * 16  # the encoder
     assert report.ann_mac == 4 * 16 + 16 * 16 + 16 * 2
     assert all_hooks(model.policy) == 0
+
+
+def test_random_play_gives_the_observations_of_random_actions():
+    obs = random_play("CartPole-v1", 300, seed=3)
+    assert obs.shape == (300, 4) and obs.dtype == np.float32
+    np.testing.assert_array_equal(obs, random_play("CartPole-v1", 300, seed=3))
+    # CartPole episodes of random actions last ~20 steps: several resets, each episode's first observation near 0
+    starts = np.flatnonzero(np.abs(obs).max(axis=1) < 0.05)
+    assert starts[0] == 0 and len(starts) >= 5

@@ -20,8 +20,7 @@ from sb3_spiking.snn import (
     SpikingFeaturesExtractor,
     SpikingMlpExtractor,
     SpikingNatureCNN,
-    observation_bounds,
-    reads_raw_vectors,
+    encoder_input,
     spiking_extractor_kwargs,
     spiking_init_,
 )
@@ -144,11 +143,8 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
     device: Any
 
     def _build_mlp_extractor(self) -> None:
-        bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
-        raw = reads_raw_vectors(self.features_extractor)  # type: ignore[attr-defined]
-        self.mlp_extractor = SpikingMlpExtractor(
-            self.features_dim, self.net_arch, self.spiking, device=self.device, input_bounds=bounds, raw_input=raw
-        )
+        encoded = encoder_input(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+        self.mlp_extractor = SpikingMlpExtractor(self.features_dim, self.net_arch, self.spiking, device=self.device, **encoded)
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]

@@ -12,14 +12,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
-from sb3_spiking.snn import (
-    SpikingCombinedExtractor,
-    SpikingConfig,
-    SpikingNatureCNN,
-    observation_bounds,
-    reads_raw_vectors,
-    spiking_head,
-)
+from sb3_spiking.policies.dqn import spiking_value_head
+from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN
 
 
 class SpikingQuantileNetwork(QuantileNetwork):
@@ -52,14 +46,7 @@ class SpikingQuantileNetwork(QuantileNetwork):
         super().__init__(
             observation_space, action_space, features_extractor, features_dim, n_quantiles, [], activation_fn, normalize_images
         )
-        self.net_arch = [64, 64] if net_arch is None else net_arch
-        self.spiking = SpikingConfig() if spiking is None else spiking
-        action_dim = int(self.action_space.n)
-        bounds = observation_bounds(observation_space, features_extractor)
-        raw = reads_raw_vectors(features_extractor)
-        self.quantile_net = spiking_head(
-            self.features_dim, action_dim * self.n_quantiles, self.net_arch, self.spiking, bounds, raw
-        )
+        self.quantile_net = spiking_value_head(self, int(self.action_space.n) * self.n_quantiles, net_arch, spiking)
 
 
 class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):

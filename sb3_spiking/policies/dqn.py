@@ -6,6 +6,7 @@ potentials of non-spiking output neurons.
 from typing import Optional
 
 from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
@@ -15,10 +16,28 @@ from sb3_spiking.snn import (
     SpikingCombinedExtractor,
     SpikingConfig,
     SpikingNatureCNN,
-    observation_bounds,
-    reads_raw_vectors,
+    encoder_input,
     spiking_head,
 )
+
+
+def spiking_value_head(
+    network: BasePolicy, output_dim: int, net_arch: Optional[list[int]], spiking: Optional[SpikingConfig]
+) -> nn.Sequential:
+    """
+    The spiking head of a Q-network or a quantile network, built after its parent built (and is about to drop) the
+    ANN one: spiking hidden layers on the network's features, then the non-spiking readout of ``output_dim`` values.
+    Sets the network's ``net_arch`` (SB3's default ``[64, 64]`` for ``None``) and ``spiking``.
+
+    :param network: The Q-network (or quantile network), its parent's ``__init__`` done
+    :param output_dim: Number of outputs (actions, or actions x quantiles)
+    :param net_arch: Sizes of the hidden spiking layers
+    :param spiking: The spiking knobs (the defaults for ``None``)
+    """
+    network.net_arch = [64, 64] if net_arch is None else net_arch
+    network.spiking = SpikingConfig() if spiking is None else spiking
+    encoded = encoder_input(network.observation_space, network.features_extractor)
+    return spiking_head(network.features_dim, output_dim, network.net_arch, network.spiking, **encoded)
 
 
 class SpikingQNetwork(QNetwork):
@@ -50,11 +69,7 @@ class SpikingQNetwork(QNetwork):
         super().__init__(
             observation_space, action_space, features_extractor, features_dim, [], activation_fn, normalize_images
         )
-        self.net_arch = [64, 64] if net_arch is None else net_arch
-        self.spiking = SpikingConfig() if spiking is None else spiking
-        bounds = observation_bounds(observation_space, features_extractor)
-        raw = reads_raw_vectors(features_extractor)
-        self.q_net = spiking_head(self.features_dim, int(self.action_space.n), self.net_arch, self.spiking, bounds, raw)
+        self.q_net = spiking_value_head(self, int(self.action_space.n), net_arch, spiking)
 
 
 class SpikingDQNPolicy(SpikingPolicyMixin, DQNPolicy):

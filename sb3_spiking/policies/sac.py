@@ -26,8 +26,7 @@ from sb3_spiking.snn import (
     SpikingCombinedExtractor,
     SpikingConfig,
     SpikingNatureCNN,
-    observation_bounds,
-    reads_raw_vectors,
+    encoder_input,
     spiking_mlp,
     spiking_mlp_output_dim,
 )
@@ -55,9 +54,8 @@ class SpikingGaussianActorMixin:
         super().__init__(*args, net_arch=[], features_dim=features_dim, **kwargs)  # type: ignore[call-arg]
         self.net_arch = net_arch
         self.spiking = spiking
-        bounds = observation_bounds(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
-        raw = reads_raw_vectors(self.features_extractor)  # type: ignore[attr-defined]
-        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking, bounds, raw)
+        encoded = encoder_input(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+        self.latent_pi = spiking_mlp(features_dim, net_arch, spiking, **encoded)
         last_dim = spiking_mlp_output_dim(features_dim, net_arch, spiking)
         action_dim = get_action_dim(self.action_space)  # type: ignore[attr-defined]
         if self.use_sde:

@@ -15,8 +15,7 @@ from sb3_spiking.snn import (
     SpikingCombinedExtractor,
     SpikingConfig,
     SpikingNatureCNN,
-    observation_bounds,
-    reads_raw_vectors,
+    encoder_input,
     spiking_head,
     spiking_mlp,
     spiking_mlp_output_dim,
@@ -38,14 +37,13 @@ class SpikingTD3Actor(Actor):
         self.net_arch = net_arch
         self.spiking = spiking
         action_dim = get_action_dim(self.action_space)
-        bounds = observation_bounds(self.observation_space, self.features_extractor)
-        raw = reads_raw_vectors(self.features_extractor)
+        encoded = encoder_input(self.observation_space, self.features_extractor)
         if spiking.action_readout == "population":
-            hidden = spiking_mlp(features_dim, net_arch, spiking, bounds, raw)
+            hidden = spiking_mlp(features_dim, net_arch, spiking, **encoded)
             readout = PopulationReadout(spiking_mlp_output_dim(features_dim, net_arch, spiking), action_dim, spiking)
             self.mu = with_norm_first([*hidden, readout, nn.Tanh()])
         else:
-            self.mu = with_norm_first([*spiking_head(features_dim, action_dim, net_arch, spiking, bounds, raw), nn.Tanh()])
+            self.mu = with_norm_first([*spiking_head(features_dim, action_dim, net_arch, spiking, **encoded), nn.Tanh()])
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

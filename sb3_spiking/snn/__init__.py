@@ -7,11 +7,12 @@ It imports nothing else of the package; the policies, telemetry, export and tuni
 """
 
 from sb3_spiking.snn.config import ACTION_READOUTS, DECODERS, ENCODERS, SpikingConfig
-from sb3_spiking.snn.encoders import PopulationEncoder, observation_bounds
+from sb3_spiking.snn.encoders import PopulationEncoder, observation_bounds, time_major
 from sb3_spiking.snn.extractors import (
     SpikingCombinedExtractor,
     SpikingFeaturesExtractor,
     SpikingNatureCNN,
+    encoder_input,
     reads_raw_vectors,
     spiking_extractor_kwargs,
 )
@@ -19,7 +20,7 @@ from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp, spiking_mlp_output_dim
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
 from sb3_spiking.snn.normalization import RunningNorm, with_norm_first
-from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel, time_major
+from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel
 from sb3_spiking.snn.small_cnn import SpikingSmallCNN
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "SpikingMlpExtractor",
     "SpikingNatureCNN",
     "SpikingSmallCNN",
+    "encoder_input",
     "leaky_integrator_kernel",
     "observation_bounds",
     "reads_raw_vectors",

@@ -1,6 +1,7 @@
 """
 How observations enter a spiking network: the learnable linear encoder of direct encoding (the first layer of
-:func:`~sb3_spiking.snn.layers.spiking_mlp`), or a population of Gaussian receptive fields in front of it.
+:func:`~sb3_spiking.snn.layers.spiking_mlp`, repeated over time by :func:`time_major`), or a population of
+Gaussian receptive fields in front of it.
 
 Population coding (PopSAN, PDSAN): each observation dimension ``d`` is read by ``pop_size`` neurons ``j`` whose
 activation is ``a[d, j] = exp(-(x[d] - mu[d, j])^2 / (2 sigma[d, j]^2))``, with learnable centres ``mu`` and widths
@@ -17,6 +18,17 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
 Bounds = tuple[Union[float, np.ndarray], Union[float, np.ndarray]]
+
+
+def time_major(x: th.Tensor, T: int) -> th.Tensor:
+    """
+    Repeat a static tensor ``[B, ...]`` over ``T`` steps as a view ``[T, B, ...]`` (no copy): the constant current
+    of direct encoding, and how a static input reaches layers that take spike trains.
+
+    :param x: Static input
+    :param T: Number of time steps
+    """
+    return x.unsqueeze(0).expand(T, *x.shape)
 
 
 def observation_bounds(observation_space: spaces.Space, features_extractor: nn.Module) -> Optional[Bounds]:

@@ -14,9 +14,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from torch import nn
 
 from sb3_spiking.snn.config import SpikingConfig
+from sb3_spiking.snn.encoders import Bounds, observation_bounds, time_major
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime
-from sb3_spiking.snn.readout import time_major
 
 
 class SpikingFeaturesExtractor(BaseFeaturesExtractor):
@@ -164,3 +164,17 @@ def reads_raw_vectors(features_extractor: BaseFeaturesExtractor) -> bool:
     if isinstance(features_extractor, SpikingCombinedExtractor):
         return not features_extractor.has_images
     return isinstance(features_extractor, FlattenExtractor)
+
+
+def encoder_input(observation_space: spaces.Space, features_extractor: BaseFeaturesExtractor) -> dict[str, Any]:
+    """
+    What the first spiking layers after ``features_extractor`` need to know about their input, as the keywords
+    ``input_bounds`` (:func:`~sb3_spiking.snn.encoders.observation_bounds`) and ``raw_input``
+    (:func:`reads_raw_vectors`) of :func:`~sb3_spiking.snn.layers.spiking_mlp`, ``spiking_head`` and
+    ``SpikingMlpExtractor``.
+
+    :param observation_space: The observation space
+    :param features_extractor: The policy's features extractor
+    """
+    bounds: Optional[Bounds] = observation_bounds(observation_space, features_extractor)
+    return dict(input_bounds=bounds, raw_input=reads_raw_vectors(features_extractor))

@@ -14,10 +14,10 @@ import torch as th
 from torch import nn
 
 from sb3_spiking.snn.config import SpikingConfig
-from sb3_spiking.snn.encoders import Bounds, PopulationEncoder
+from sb3_spiking.snn.encoders import Bounds, PopulationEncoder, time_major
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.normalization import NORMALISED_RANGE, RunningNorm, with_norm_first
-from sb3_spiking.snn.readout import NonSpikingReadout, time_major
+from sb3_spiking.snn.readout import NonSpikingReadout
 
 
 class RepeatOverTime(nn.Module):
@@ -65,13 +65,12 @@ def spiking_mlp(
         :func:`~sb3_spiking.snn.extractors.reads_raw_vectors`)
     """
     modules: list[nn.Module] = []
-    last_dim = input_dim
     if raw_input and spiking.input_norm:
         modules.append(RunningNorm(input_dim))
         input_bounds = NORMALISED_RANGE  # where the population encoder's centres start
     if spiking.encoder == "population":
         modules.append(PopulationEncoder(input_dim, spiking.pop_size, *(input_bounds or (-1.0, 1.0))))
-        last_dim = input_dim * spiking.pop_size
+    last_dim = encoded_dim(input_dim, spiking)
     for index, size in enumerate(net_arch):
         modules.append(nn.Linear(last_dim, size))
         if index == 0:
@@ -83,11 +82,14 @@ def spiking_mlp(
     return spiking_init_(with_norm_first(modules), spiking.v_threshold)
 
 
+def encoded_dim(input_dim: int, spiking: SpikingConfig) -> int:
+    """Size of the input of :func:`spiking_mlp` once encoded: ``pop_size`` values per dimension with the population encoder."""
+    return input_dim * spiking.pop_size if spiking.encoder == "population" else input_dim
+
+
 def spiking_mlp_output_dim(input_dim: int, net_arch: list[int], spiking: SpikingConfig) -> int:
     """Size of the spike train (or repeated input) that :func:`spiking_mlp` returns."""
-    if net_arch:
-        return net_arch[-1]
-    return input_dim * spiking.pop_size if spiking.encoder == "population" else input_dim
+    return net_arch[-1] if net_arch else encoded_dim(input_dim, spiking)
 
 
 class SpikingMlpExtractor(nn.Module):

@@ -8,17 +8,8 @@ import torch as th
 from torch import nn
 
 from sb3_spiking.snn.config import DECODERS, SpikingConfig, choice
+from sb3_spiking.snn.encoders import time_major
 from sb3_spiking.snn.initialization import spiking_init_
-
-
-def time_major(x: th.Tensor, T: int) -> th.Tensor:
-    """
-    Repeat a static tensor ``[B, ...]`` over ``T`` steps as a view ``[T, B, ...]`` (no copy).
-
-    :param x: Static input
-    :param T: Number of time steps
-    """
-    return x.unsqueeze(0).expand(T, *x.shape)
 
 
 def leaky_integrator_kernel(T: int, tau: float) -> th.Tensor:

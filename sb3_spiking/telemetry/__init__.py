@@ -5,7 +5,7 @@ counts (:class:`EnergyReport`), and the SB3 callback that logs both while an age
 
 from sb3_spiking.telemetry.callbacks import SpikeStatsCallback
 from sb3_spiking.telemetry.energy import E_AC_PJ, E_MAC_PJ, EnergyReport, LayerOps, energy_report
-from sb3_spiking.telemetry.stats import SpikeStats, spike_stats, spiking_layers, synaptic_layers
+from sb3_spiking.telemetry.stats import SpikeStats, random_play, spike_stats, spiking_layers, synaptic_layers
 
 __all__ = [
     "E_AC_PJ",
@@ -15,6 +15,7 @@ __all__ = [
     "SpikeStats",
     "SpikeStatsCallback",
     "energy_report",
+    "random_play",
     "spike_stats",
     "spiking_layers",
     "synaptic_layers",

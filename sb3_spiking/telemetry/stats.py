@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import gymnasium as gym
+import numpy as np
 import torch as th
 from spikingjelly.activation_based.neuron import BaseNode
 from torch import nn
@@ -207,3 +209,26 @@ def spike_stats(module: nn.Module) -> Iterator[SpikeStats]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def random_play(env_id: str, n: int, seed: int = 0) -> np.ndarray:
+    """
+    Observations that uniformly random actions meet, the inputs on which to measure a network at initialisation
+    (episodes reset as they end; the first observation of each episode included).
+
+    :param env_id: A gymnasium environment id
+    :param n: Number of observations
+    :param seed: Seed of the environment and of its action space
+    :return: ``[n, *obs_shape]``, in the observation space's dtype
+    """
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    found = []
+    while len(found) < n:
+        found.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return np.stack(found)
