@@ -114,7 +114,7 @@ def test_a_saved_model_records_every_resolved_knob(tmp_path, monkeypatch):
     assert {k: model.policy._get_constructor_parameters()[k] for k in resolved} == resolved
     model.save(tmp_path / "model.zip")
     _, params, _ = load_from_zip_file(tmp_path / "model.zip")
-    assert params["policy"]["_extra_state"] == {"knobs": resolved}
+    assert json.loads(bytes(params["policy"]["spiking_knobs"].tolist()).decode()) == resolved
     # Were the default to change (here: LIF for actor-critic), the saved model would be refused, with the fix
     monkeypatch.setattr(type(model.policy), "default_neuron", "lif")
     with pytest.raises(ValueError, match=r"saved with the spiking knobs \{'neuron': 'if'\}.*custom_objects"):

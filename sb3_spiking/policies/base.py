@@ -3,6 +3,7 @@ What every spiking policy adds to its SB3 base class (the spiking knobs, the spi
 without autograd), and the spiking actor-critic that A2C, PPO, TRPO and MaskablePPO share.
 """
 
+import json
 from typing import Any
 
 import gymnasium as gym
@@ -24,6 +25,9 @@ from sb3_spiking.snn import (
     spiking_extractor_kwargs,
     spiking_init_,
 )
+
+#: The buffer of a spiking policy's state dict that records its resolved knobs (JSON bytes, see ``resolved_knobs``)
+KNOBS_BUFFER = "spiking_knobs"
 
 
 class SpikingPolicyMixin:
@@ -82,6 +86,9 @@ class SpikingPolicyMixin:
             # As SB3 does for NatureCNN: its last spiking layer feeds the readout directly (the DSQN layout)
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
+        # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved knobs: the state dict records them
+        knobs = json.dumps(self.resolved_knobs(), sort_keys=True).encode()
+        self.register_buffer(KNOBS_BUFFER, th.tensor(list(knobs), dtype=th.uint8))  # type: ignore[attr-defined]
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
@@ -101,26 +108,27 @@ class SpikingPolicyMixin:
         return data
 
     def resolved_knobs(self) -> dict[str, Any]:
-        """Every spiking knob of the policy as it was built, defaults resolved (saved in its state dict too)."""
+        """Every spiking knob of the policy as it was built, defaults resolved (saved in its state dict too, as the
+        buffer ``spiking_knobs``: a model whose knobs would resolve otherwise today is refused, with the fix)."""
         knobs = self.spiking.to_kwargs()
         if hasattr(self, "spiking_critic"):
             knobs["spiking_critic"] = self.spiking_critic
         return knobs
 
-    def get_extra_state(self) -> dict[str, Any]:
-        # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved ones: the state dict records them
-        return {"knobs": self.resolved_knobs()}
-
-    def set_extra_state(self, state: Any) -> None:
-        saved, built = dict(state["knobs"]), self.resolved_knobs()
-        changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
-        if changed:
-            raise ValueError(
-                f"This model was saved with the spiking knobs {changed}, and this policy was built with "
-                f"{ {name: built.get(name) for name in changed} } (the package's defaults have changed since it was saved): "
-                f"load it with the knobs it was saved with: Algo.load(path, custom_objects=dict(policy_kwargs=dict("
-                f"<its policy_kwargs>, **{changed!r})))"
-            )
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        key = prefix + KNOBS_BUFFER
+        if key in state_dict:
+            saved, built = json.loads(bytes(state_dict[key].tolist()).decode()), self.resolved_knobs()
+            changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
+            if changed:
+                raise ValueError(
+                    f"This model was saved with the spiking knobs {changed}, and this policy was built with "
+                    f"{ {name: built.get(name) for name in changed} } (the package's defaults have changed since it was "
+                    f"saved): load it with the knobs it was saved with: Algo.load(path, custom_objects=dict("
+                    f"policy_kwargs=dict(<its policy_kwargs>, **{changed!r})))"
+                )
+            state_dict[key] = getattr(self, KNOBS_BUFFER)  # they agree (a knob added since takes its default): keep ours
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
 
 
 class SpikingActorCriticMixin(SpikingPolicyMixin):
