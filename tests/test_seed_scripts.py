@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_script(name, *args, timeout=600):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / name), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+    """Run ``scripts/<name>`` (a user tool) or ``lab/<name>`` (a measurement) from the repository root."""
+    path = ROOT / "scripts" / name if (ROOT / "scripts" / name).exists() else ROOT / "lab" / name
+    command = [sys.executable, str(path), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -64,8 +65,8 @@ def test_dsqn_breakout_stops_saves_and_resumes(tmp_path):
 
 
 def test_firing_at_init(tmp_path):
-    # The claim behind the README's tuning paragraph: at initialisation, leaky neurons fire less than IF neurons on
-    # CartPole's observations, the more so the longer their time constant
+    # The claim behind docs/guide/network.rst's initialisation paragraph: at initialisation, leaky neurons fire less
+    # than IF neurons on CartPole's observations, the more so the longer their time constant
     out = tmp_path / "firing.md"
     run_script("firing_at_init.py", "--seeds", "0", "--n-obs", "256", "--out", str(out))
     rows = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ") and "| 0 |" in line]
