@@ -13,7 +13,7 @@ author = "sb3-spiking contributors"
 copyright = "sb3-spiking contributors"
 version = release = sb3_spiking.__version__
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.mathjax"]
+extensions = ["sphinx.ext.autodoc"]  # no math: the pages read offline, without a script from a CDN
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 exclude_patterns = ["_build", "results/*.md", "results/gpu"]
