@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("SB3_SPIKING_AUTOLOAD", "0")
 
-import sb3_spiking  # noqa: E402
+import sb3_spiking
 
 project = "sb3-spiking"
 author = "sb3-spiking contributors"
@@ -35,15 +35,21 @@ python_use_unqualified_type_names = True
 # Every cross-reference must resolve (sphinx -n), except the names of the libraries we build on, which are not
 # documented here (no intersphinx: the build stays offline)
 nitpick_ignore_regex = [
-    (r"py:.*", r"(torch|th|nn|np|numpy|gym|gymnasium|spaces|stable_baselines3|sb3_contrib|spikingjelly|optuna|nir|"
-     r"onnx|onnxruntime|rl_zoo3|sj_neuron|argparse|pathlib|typing|collections|types)(\..*)?"),
-    (r"py:class", r"(Tensor|Module|Schedule|BaseFeaturesExtractor|BasePolicy|PyTorchObs|Space|Path|Any|Optional|Union|"
-     r"Callable|Iterable|Iterator|Sequence|Mapping|ModuleType|NDArray|ndarray|TensorDict|GymEnv|MaybeCallback|"
-     r"BaseCallback|BaseAlgorithm|ActorCriticPolicy|DQNPolicy|QRDQNPolicy|SACPolicy|TD3Policy|TQCPolicy|"
-     r"CrossQPolicy|MaskableActorCriticPolicy|Actor|ContinuousCritic|NatureCNN|FlattenExtractor|"
-     r"CombinedExtractor|TD3|Trial|Study|BaseStorage|BaseNode|Distribution|VecEnv|Logger|ExperimentManager|"
-     r"Namespace|ArgumentParser|TextIO|Enum|Sampler|BasePruner|BaseSampler|"
-     r"dtype|device|Parameter|Sequential|Linear|Conv2d|Flatten|Identity|Generator|Graph|NIRGraph|Dataclass)"),
+    (
+        r"py:.*",
+        r"(torch|th|nn|np|numpy|gym|gymnasium|spaces|stable_baselines3|sb3_contrib|spikingjelly|optuna|nir|"
+        r"onnx|onnxruntime|rl_zoo3|sj_neuron|argparse|pathlib|typing|collections|types)(\..*)?",
+    ),
+    (
+        r"py:class",
+        r"(Tensor|Module|Schedule|BaseFeaturesExtractor|BasePolicy|PyTorchObs|Space|Path|Any|Optional|Union|"
+        r"Callable|Iterable|Iterator|Sequence|Mapping|ModuleType|NDArray|ndarray|TensorDict|GymEnv|MaybeCallback|"
+        r"BaseCallback|BaseAlgorithm|ActorCriticPolicy|DQNPolicy|QRDQNPolicy|SACPolicy|TD3Policy|TQCPolicy|"
+        r"CrossQPolicy|MaskableActorCriticPolicy|Actor|ContinuousCritic|NatureCNN|FlattenExtractor|"
+        r"CombinedExtractor|TD3|Trial|Study|BaseStorage|BaseNode|Distribution|VecEnv|Logger|ExperimentManager|"
+        r"Namespace|ArgumentParser|TextIO|Enum|Sampler|BasePruner|BaseSampler|"
+        r"dtype|device|Parameter|Sequential|Linear|Conv2d|Flatten|Identity|Generator|Graph|NIRGraph|Dataclass)",
+    ),
     (r"py:(obj|data|class)", r"(optional|callable|iterable|array-like|default|self|cls)"),
     (r"py:.*", r"(.*\.)?_\w+"),  # private helpers and bases, not documented
     (r"py:class", r"surrogate\..*"),
