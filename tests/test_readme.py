@@ -159,6 +159,11 @@ def test_readme_section_runs(tmp_path, heading, blocks):
         run_block(language, code, cwd, index)
 
 
+def test_readme_reads_in_five_minutes():
+    # An introduction, with everything else in the documentation (docs/): SB3's README is 285 lines
+    assert len(README.splitlines()) <= 300
+
+
 def test_extractor_finds_every_block():
     fenced = re.findall(r"^```(python|bash)$", README, flags=re.MULTILINE)
     assert sum(len(blocks) for _, blocks in sections(README)) == len(fenced) >= 5
