@@ -67,7 +67,7 @@ def spiking_mlp(
     modules: list[nn.Module] = []
     last_dim = input_dim
     if raw_input and spiking.input_norm:
-        modules.append(RunningNorm(input_dim))
+        modules.append(RunningNorm(input_dim, clip=spiking.input_clip))
         input_bounds = NORMALISED_RANGE  # where the population encoder's centres start
     if spiking.encoder == "population":
         modules.append(PopulationEncoder(input_dim, spiking.pop_size, *(input_bounds or (-1.0, 1.0))))
