@@ -15,8 +15,8 @@ passes over memory and fewer operator calls:
   for the recurrence through the membrane potential.
 
 The potential is stored negated (``-h``) so that a hard reset is one ``th.threshold`` call. Configurations that it
-does not cover (other surrogates, resets to another potential, stored voltage sequences, reduced precision, non-CPU devices, where
-SpikingJelly selects its own fused CUDA kernels) are left to SpikingJelly: see :func:`fused_supported`.
+does not cover (other surrogates, resets to another potential, stored voltage sequences, reduced precision, non-CPU
+devices, where SpikingJelly selects its own fused CUDA kernels) are left to SpikingJelly: see :func:`fused_supported`.
 """
 
 import math
