@@ -98,6 +98,10 @@ VARIANTS: dict[str, Variant] = {
     "snn-clip10": Variant("SNN, inputs clipped at 10", dict(input_clip=10.0)),
     "snn-soft": Variant("SNN, soft reset", dict(reset="soft")),
     "snn-soft-clip3": Variant("SNN, soft reset, inputs clipped at 3", dict(reset="soft", input_clip=3.0)),
+    # the population's receptive fields over the whole clipped range [-3, 3]
+    "snn-pop-clip3": Variant(
+        "SNN, population encoder, inputs clipped at 3", dict(encoder="population", input_clip=3.0), mlp_only=True
+    ),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
@@ -115,6 +119,7 @@ COLORS = {
     "snn-clip10": "darkgreen",
     "snn-soft": "gold",
     "snn-soft-clip3": "navy",
+    "snn-pop-clip3": "lime",
 }
 
 

@@ -53,7 +53,8 @@ class SpikingConfig:
         Applies where the features extractor passes raw vectors on (``FlattenExtractor``, Dict without images)
     :param input_clip: Bound of the standardised observations (``input_norm``): each dimension is clipped to
         ``[-input_clip, input_clip]``, as SB3's ``VecNormalize`` clips at ``clip_obs``, so that a state far from
-        the statistics seen so far cannot drive the first layer into a fixed pattern; ``None`` (no clipping) or > 0
+        the statistics seen so far cannot drive the first layer into a fixed pattern; ``None`` (no clipping) or > 0.
+        A population encoder's centres then start spread over the clipped range
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
