@@ -92,6 +92,16 @@ VARIANTS: dict[str, Variant] = {
     "snn-t4": Variant("SNN, T=4", dict(T=4)),
     # the Q-values read from the mean membrane potential over the T steps instead of its maximum
     "snn-mean": Variant("SNN, mean-mem readout", dict(decoder="mean-mem")),
+    # the standardised observations clipped (SB3's VecNormalize clips at 10), and the soft reset (subtract the threshold)
+    "snn-clip3": Variant("SNN, inputs clipped at 3", dict(input_clip=3.0)),
+    "snn-clip5": Variant("SNN, inputs clipped at 5", dict(input_clip=5.0)),
+    "snn-clip10": Variant("SNN, inputs clipped at 10", dict(input_clip=10.0)),
+    "snn-soft": Variant("SNN, soft reset", dict(reset="soft")),
+    "snn-soft-clip3": Variant("SNN, soft reset, inputs clipped at 3", dict(reset="soft", input_clip=3.0)),
+    # the population's receptive fields over the whole clipped range [-3, 3]
+    "snn-pop-clip3": Variant(
+        "SNN, population encoder, inputs clipped at 3", dict(encoder="population", input_clip=3.0), mlp_only=True
+    ),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
@@ -104,6 +114,12 @@ COLORS = {
     "snn-proxy": "tab:red",
     "snn-t4": "tab:purple",
     "snn-mean": "tab:pink",
+    "snn-clip3": "tab:cyan",
+    "snn-clip5": "tab:gray",
+    "snn-clip10": "darkgreen",
+    "snn-soft": "gold",
+    "snn-soft-clip3": "navy",
+    "snn-pop-clip3": "lime",
 }
 
 

@@ -7,10 +7,10 @@ writes the neuron and readout equations out in full. It is slow (a Python loop o
 meant for tests and for reading.
 
 - IF: ``h = v + x``; LIF: ``h = v + (x - v) / tau``; PLIF: ``h = v + (x - v) * sigmoid(w)``;
-  spike ``s = H(h - v_threshold)`` with the layer's surrogate gradient; hard reset ``v = h * (1 - s)``
-  (``s`` detached from the graph when ``detach_reset``).
+  spike ``s = H(h - v_threshold)`` with the layer's surrogate gradient; hard reset ``v = h * (1 - s)``, soft
+  reset ``v = h - v_threshold * s`` (``s`` detached from the graph when ``detach_reset``).
 - Observation normalisation: ``(x[d] - mean[d]) / sqrt(var[d] + eps)`` per dimension, from the layer's saved
-  statistics (the reference never updates them).
+  statistics (the reference never updates them), then bounded to ``[-clip, clip]`` where the layer clips.
 - Population encoder: ``a[d, j] = exp(-(x[d] - mu[d, j])^2 / (2 sigma[d, j]^2))`` written per dimension and
   neuron, flattened dimension by dimension, the same at every step.
 - Population readout: its linear layer and spiking neurons stepped like a hidden layer, the spike counts
@@ -51,7 +51,7 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
 
 def neuron_step(node: sj_neuron.BaseNode, x: th.Tensor, v: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
     """
-    One step of a hidden spiking neuron layer (hard reset to 0).
+    One step of a hidden spiking neuron layer (hard reset to 0, or soft reset where ``v_reset`` is None).
 
     :param node: The IF / LIF / PLIF layer whose parameters are used
     :param x: Input current at this step ``[B, ...]``
@@ -69,8 +69,10 @@ def neuron_step(node: sj_neuron.BaseNode, x: th.Tensor, v: Optional[th.Tensor]) 
     else:
         raise TypeError(f"No reference equation for {type(node).__name__}")
     spike = node.surrogate_function(h - node.v_threshold)
-    kept = 1.0 - (spike.detach() if node.detach_reset else spike)
-    return spike, h * kept
+    fired = spike.detach() if node.detach_reset else spike
+    if node.v_reset is None:
+        return spike, h - node.v_threshold * fired
+    return spike, h * (1.0 - fired)
 
 
 def _decode(decoder: str, u: th.Tensor) -> th.Tensor:
@@ -150,6 +152,8 @@ def reference_forward(layers: Union[nn.Module, list[nn.Module]], x: th.Tensor, T
                     [(h[:, d] - layer.running_mean[d]) / th.sqrt(layer.running_var[d] + layer.eps) for d in range(h.shape[1])],
                     dim=1,
                 )
+                if layer.clip is not None:
+                    h = th.where(h > layer.clip, th.full_like(h, layer.clip), th.where(h < -layer.clip, -layer.clip, h))
             elif isinstance(layer, nn.Conv2d):
                 h = nn.functional.conv2d(
                     h, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups

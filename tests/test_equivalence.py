@@ -56,12 +56,14 @@ def assert_every_layer_fires(q_net, features):
     assert all(0.0 < rate < 1.0 for rate in rates), f"firing rates {rates}: the comparison would be vacuous"
 
 
+@pytest.mark.parametrize("reset", ["hard", "soft"])
 @pytest.mark.parametrize("static", [False, True])
 @pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("surrogate", SURROGATES)
 @pytest.mark.parametrize("neuron", NEURONS)
-def test_fused_neuron_matches_spikingjelly(neuron, surrogate, detach_reset, static):
-    node = SpikingConfig(T=6, neuron=neuron, tau=3.0, surrogate=surrogate, detach_reset=detach_reset).make_neuron().double()
+def test_fused_neuron_matches_spikingjelly(neuron, surrogate, detach_reset, static, reset):
+    config = SpikingConfig(T=6, neuron=neuron, tau=3.0, surrogate=surrogate, detach_reset=detach_reset, reset=reset)
+    node = config.make_neuron().double()
     x0 = (th.randn(*([3, 7] if static else [6, 3, 7]), dtype=th.float64) * 1.5 + 0.6).requires_grad_(True)
     x_seq = x0.expand(6, 3, 7)  # static: a constant current, a view with stride 0 over time
     assert fused_supported(node, x_seq)
@@ -121,12 +123,15 @@ def test_cnn_q_network_matches_step_by_step(T, decoder):
         th.testing.assert_close(fast_grad, param.grad, rtol=1e-7, atol=1e-10)
 
 
+@pytest.mark.parametrize("reset", ["hard", "soft"])
 @pytest.mark.parametrize("neuron", NEURONS)
 @pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("T", [1, 4, 8])
-def test_mlp_q_network_matches_step_by_step(T, decoder, neuron):
+def test_mlp_q_network_matches_step_by_step(T, decoder, neuron, reset):
     observation_space = spaces.Box(-3, 3, (4,), np.float32)
-    policy = q_policy(SpikingDQNPolicy, observation_space, gain=3.0, T=T, decoder=decoder, neuron=neuron, detach_reset=False)
+    policy = q_policy(
+        SpikingDQNPolicy, observation_space, gain=3.0, T=T, decoder=decoder, neuron=neuron, detach_reset=False, reset=reset
+    )
     obs = th.as_tensor(np.stack([observation_space.sample() for _ in range(16)])).double()
     assert_every_layer_fires(policy.q_net, obs)
     fast = policy.q_net.q_net(policy.q_net.features_extractor(obs))  # q_net(obs) in float64
@@ -173,13 +178,33 @@ def test_spiking_head_on_a_spike_train():
     th.testing.assert_close(head(x), reference_forward(head, x, spiking.T), rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("reset", ["hard", "soft"])
 @pytest.mark.parametrize("neuron", NEURONS)
-def test_fused_neuron_second_order_gradients(neuron):
+def test_fused_neuron_second_order_gradients(neuron, reset):
     # TRPO differentiates a backward pass (create_graph=True): the fused neuron supports it like SpikingJelly's
-    node = SpikingConfig(T=5, neuron=neuron, tau=3.0).make_neuron().double()
+    node = SpikingConfig(T=5, neuron=neuron, tau=3.0, reset=reset).make_neuron().double()
     x = (th.randn(5, 4, 6, dtype=th.float64) * 1.5 + 0.6).requires_grad_(True)
     results = []
     for run in (fused_multi_step, sj_multi_step):
         (grad_x,) = th.autograd.grad(run(node, x).pow(2).sum(), x, create_graph=True)
         results.append(th.autograd.grad(grad_x.pow(2).sum(), x)[0])
     th.testing.assert_close(results[0], results[1], rtol=1e-9, atol=1e-12)
+
+
+def test_clipped_inputs_match_step_by_step():
+    # input_clip bounds the standardised observation before the encoder: the fast path and the oracle agree, and
+    # observations far beyond the statistics give the same Q-values as those just at the bound
+    observation_space = spaces.Box(-3, 3, (4,), np.float32)
+    policy = q_policy(SpikingDQNPolicy, observation_space, gain=3.0, T=6, input_clip=1.5)
+    norm = policy.q_net.q_net[0]
+    assert isinstance(norm, RunningNorm) and norm.clip == 1.5
+    norm.running_mean.copy_(th.tensor([0.5, -0.5, 0.0, 1.0]))
+    norm.running_var.copy_(th.tensor([0.25, 1.0, 4.0, 0.01]))
+    obs = th.as_tensor(np.stack([observation_space.sample() for _ in range(16)])).double()
+    standardised = (obs - norm.running_mean) / th.sqrt(norm.running_var + norm.eps)
+    assert (standardised.abs() > 1.5).any() and (standardised.abs() < 1.5).any(), "some inputs must be clipped"
+    fast = policy.q_net.q_net(obs)
+    th.testing.assert_close(fast, reference_q_values(policy.q_net, obs), rtol=1e-9, atol=1e-10)
+    far = th.tensor([[100.0, -100.0, 100.0, -100.0]], dtype=th.float64)
+    at_bound = norm.running_mean + th.tensor([1.5, -1.5, 1.5, -1.5], dtype=th.float64) * th.sqrt(norm.running_var + norm.eps)
+    th.testing.assert_close(policy.q_net.q_net(far), policy.q_net.q_net(at_bound[None]), rtol=1e-9, atol=1e-10)

@@ -126,9 +126,10 @@ def test_nir_rejects_what_it_cannot_express():
     model = DQN("SpikingMlpPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match="dt"):
         to_nir(model.policy, dt=0.0)
-    model.policy.q_net.q_net[3].v_reset = None  # soft reset
     with pytest.raises(ValueError, match="soft reset"):
-        to_nir(model.policy)
+        to_nir(DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(reset="soft")).policy)
+    with pytest.raises(ValueError, match="input_clip"):
+        to_nir(DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_clip=5.0)).policy)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +138,8 @@ def test_nir_rejects_what_it_cannot_express():
         (DQN, "CartPole-v1", dict(decoder="max-mem", neuron="if")),
         (PPO, "CartPole-v1", dict(neuron="plif")),
         (PPO, "Pendulum-v1", dict(decoder="mean-mem")),
+        (DQN, "CartPole-v1", dict(reset="soft", input_clip=1.0)),
+        (PPO, "Pendulum-v1", dict(reset="soft", neuron="lif")),
     ],
 )
 def test_torchscript_and_onnx_match_predict(tmp_path, algo, env, kwargs):

@@ -87,6 +87,22 @@ def test_if_fires_as_computed_by_hand():
     assert spikes.flatten().tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
 
 
+def test_soft_reset_keeps_the_charge_above_threshold():
+    # Constant input 0.7, no leak, threshold 1. Hard reset: 0.7, 1.4 (spike, 0), 0.7, 1.4 (spike)... rate 1/2.
+    # Soft reset: 0.7, 1.4 (spike, 0.4), 1.1 (spike, 0.1), 0.8, 1.5 (spike, 0.5), 1.2 (spike, 0.2), 0.9, 1.6 (spike)
+    x = th.full((8, 1, 1), 0.7)
+    hard = SpikingConfig(neuron="if", reset="hard").make_neuron()(x)
+    soft = SpikingConfig(neuron="if", reset="soft").make_neuron()(x)
+    assert hard.flatten().tolist() == [0.0, 1.0] * 4
+    assert soft.flatten().tolist() == [0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    # LIF, tau 2, input 2.2, threshold 1.2. Hard: h = 1.1, 1.65 (spike, 0), 1.1, 1.65 (spike).
+    # Soft: 1.1, 1.65 (spike, 0.45), 0.45 + (2.2 - 0.45) / 2 = 1.325 (spike, 0.125), 1.1625
+    x = th.full((4, 1, 1), 2.2)
+    for reset, expected in (("hard", [0.0, 1.0, 0.0, 1.0]), ("soft", [0.0, 1.0, 1.0, 0.0])):
+        lif = SpikingConfig(neuron="lif", reset=reset, v_threshold=1.2).make_neuron()
+        assert lif(x).flatten().tolist() == expected
+
+
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_neurons_start_from_rest_at_every_call(neuron):
     node = SpikingConfig(neuron=neuron).make_neuron()
@@ -117,6 +133,10 @@ def test_surrogate_gradient_flows(surrogate):
         (dict(v_threshold=0.0), ["v_threshold must be > 0"]),
         (dict(decoder_tau=0.5), ["decoder_tau must be >= 1"]),
         (dict(detach_reset="yes"), ["detach_reset must be True or False"]),
+        (dict(reset="subtract"), ["'hard'", "'soft'"]),
+        (dict(input_clip=0.0), ["input_clip must be None or a finite number > 0"]),
+        (dict(input_clip=float("inf")), ["input_clip must be None or a finite number > 0"]),
+        (dict(input_clip="3"), ["input_clip must be None or a finite number > 0"]),
     ],
 )
 def test_bad_knobs_are_refused_with_the_valid_choices(kwargs, words):

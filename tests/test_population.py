@@ -105,3 +105,15 @@ def test_population_encoder_needs_vector_observations():
 
     with pytest.raises(ValueError, match="encoder='population' reads vector observations"):
         DQN("SpikingCnnPolicy", FakeImageEnv(40, 40, 1), buffer_size=10, policy_kwargs=dict(encoder="population"))
+
+
+def test_population_centres_span_the_clipped_range():
+    # With input_clip the standardised inputs lie in [-clip, clip]: the receptive fields start spread over it
+    policy = DQN(
+        "SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(encoder="population", pop_size=5, input_clip=3.0)
+    ).policy
+    encoder = policy.q_net.q_net[1]
+    assert isinstance(encoder, PopulationEncoder)
+    th.testing.assert_close(encoder.centres.detach(), th.tensor([-3.0, -1.5, 0.0, 1.5, 3.0]).expand(4, 5))
+    unclipped = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(encoder="population", pop_size=5)).policy
+    th.testing.assert_close(unclipped.q_net.q_net[1].centres.detach(), th.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).expand(4, 5))

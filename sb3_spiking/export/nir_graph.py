@@ -119,6 +119,10 @@ def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> 
     """The NIR nodes of one layer, given its input and output (``[B, ...]`` or ``[T, B, ...]``)."""
     shape = tuple(y.shape[2:] if y.dim() > x.dim() or isinstance(module, sj_neuron.BaseNode) else y.shape[1:])
     if isinstance(module, RunningNorm):
+        if module.clip is not None:
+            raise ValueError(
+                "NIR has no clipping node: a policy with input_clip cannot be exported to NIR (use input_clip=None)"
+            )
         scale, shift = module.scale_and_shift()
         return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0))]
     if isinstance(module, nn.Linear):

@@ -19,22 +19,22 @@ from torch import nn
 
 class UnrolledNeuron(nn.Module):
     """
-    A SpikingJelly IF / LIF / PLIF layer (hard reset) as plain PyTorch operations, one per time step, with the same
-    equations: charge ``v <- v + x`` (IF) or ``v <- v + (v_reset - v + x) / tau`` (LIF, PLIF with
-    ``1 / tau = sigmoid(w)``; ``v <- v + (v_reset - v) / tau + x`` without input decay), fire ``v >= v_threshold``,
-    reset ``v <- (1 - s) v + s v_reset``. Traced, it needs no SpikingJelly operator at load time.
+    A SpikingJelly IF / LIF / PLIF layer as plain PyTorch operations, one per time step, with the same equations:
+    charge ``v <- v + x`` (IF) or ``v <- v + (v_reset - v + x) / tau`` (LIF, PLIF with ``1 / tau = sigmoid(w)``;
+    ``v <- v + (v_reset - v) / tau + x`` without input decay; ``v_reset = 0`` there for the soft reset), fire
+    ``v >= v_threshold``, reset ``v <- (1 - s) v + s v_reset`` (hard) or ``v <- v - s v_threshold`` (soft,
+    ``v_reset=None``). Traced, it needs no SpikingJelly operator at load time.
 
     :param node: The neuron layer to copy
     """
 
     def __init__(self, node: sj_neuron.BaseNode) -> None:
         super().__init__()
-        if node.v_reset is None:
-            raise ValueError("Only hard-reset neurons (v_reset=0) can be exported")
         if not isinstance(node, (sj_neuron.IFNode, sj_neuron.LIFNode, sj_neuron.ParametricLIFNode)):
             raise ValueError(f"Cannot export neuron {type(node).__name__}: supported neurons are IF, LIF and PLIF")
         self.kind = "if" if isinstance(node, sj_neuron.IFNode) else "lif"
-        self.v_threshold, self.v_reset = float(node.v_threshold), float(node.v_reset)
+        self.soft = node.v_reset is None
+        self.v_threshold, self.v_reset = float(node.v_threshold), 0.0 if self.soft else float(node.v_reset)
         self.decay_input = bool(getattr(node, "decay_input", True))
         self.plif = isinstance(node, sj_neuron.ParametricLIFNode)
         self.tau = 1.0 if self.kind == "if" or self.plif else float(node.tau)
@@ -55,7 +55,7 @@ class UnrolledNeuron(nn.Module):
             else:
                 v = v + (self.v_reset - v + x) / self.tau if self.decay_input else v + (self.v_reset - v) / self.tau + x
             spike = (v >= self.v_threshold).to(x)
-            v = (1.0 - spike) * v + spike * self.v_reset
+            v = v - spike * self.v_threshold if self.soft else (1.0 - spike) * v + spike * self.v_reset
             spikes.append(spike)
         return th.stack(spikes)
 

@@ -5,8 +5,9 @@ Policies, features extractors, the classifier and the tuner's search space all t
 pass them as plain keywords (``policy_kwargs=dict(T=8, neuron="lif")``), and saved models keep them.
 """
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Optional
 
 from spikingjelly.activation_based import neuron as sj_neuron
 
@@ -15,6 +16,7 @@ from sb3_spiking.snn.neurons import NEURONS, SURROGATES
 DECODERS = ("last-mem", "max-mem", "max-abs-mem", "mean-mem", "fr-mlp")
 ENCODERS = ("linear", "population")
 ACTION_READOUTS = ("linear", "population")
+RESETS = ("hard", "soft")
 
 
 def choice(kind: str, value: Any, choices: Any) -> str:
@@ -34,7 +36,10 @@ class SpikingConfig:
     :param neuron: Hidden neuron model: ``"if"``, ``"lif"`` or ``"plif"`` (learnable time constant)
     :param tau: Membrane time constant of LIF / PLIF neurons (initial value for PLIF), > 1
     :param surrogate: Surrogate gradient of the spike function, one of :data:`SURROGATES`
-    :param v_threshold: Firing threshold (> 0); neurons reset to 0 after a spike
+    :param v_threshold: Firing threshold (> 0)
+    :param reset: What a spike does to the membrane potential, one of :data:`RESETS`: ``"hard"`` sets it to 0,
+        ``"soft"`` subtracts the threshold (the charge above the threshold is kept, so the firing rate grows
+        with the input over a wider range)
     :param detach_reset: Whether the reset is detached from the autograd graph
     :param decoder: How the non-spiking output layer is read out, one of :data:`DECODERS`
     :param decoder_tau: Time constant of the non-spiking output integrator (>= 1; 1 makes it follow its input)
@@ -46,6 +51,10 @@ class SpikingConfig:
         encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in training
         mode, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
         Applies where the features extractor passes raw vectors on (``FlattenExtractor``, Dict without images)
+    :param input_clip: Bound of the standardised observations (``input_norm``): each dimension is clipped to
+        ``[-input_clip, input_clip]``, as SB3's ``VecNormalize`` clips at ``clip_obs``, so that a state far from
+        the statistics seen so far cannot drive the first layer into a fixed pattern; ``None`` (no clipping) or > 0.
+        A population encoder's centres then start spread over the clipped range
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -59,11 +68,13 @@ class SpikingConfig:
     tau: float = 2.0
     surrogate: str = "atan"
     v_threshold: float = 1.0
+    reset: str = "hard"
     detach_reset: bool = True
     decoder: str = "max-mem"
     decoder_tau: float = 2.0
     encoder: str = "linear"
     input_norm: bool = True
+    input_clip: Optional[float] = None
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -79,6 +90,15 @@ class SpikingConfig:
             raise ValueError(f"v_threshold must be > 0, got {self.v_threshold!r}")
         if not float(self.decoder_tau) >= 1.0:
             raise ValueError(f"decoder_tau must be >= 1 (time constant of the non-spiking readout), got {self.decoder_tau!r}")
+        choice("reset", self.reset, RESETS)
+        if self.input_clip is not None and not (
+            isinstance(self.input_clip, (int, float))
+            and not isinstance(self.input_clip, bool)
+            and 0 < self.input_clip < math.inf
+        ):
+            raise ValueError(
+                f"input_clip must be None or a finite number > 0 (bound of the standardised inputs), got {self.input_clip!r}"
+            )
         choice("encoder", self.encoder, ENCODERS)
         choice("action_readout", self.action_readout, ACTION_READOUTS)
         if isinstance(self.pop_size, bool) or not isinstance(self.pop_size, int) or self.pop_size < 1:
@@ -136,7 +156,7 @@ class SpikingConfig:
         """A fresh multi-step spiking neuron layer with these settings."""
         kwargs: dict[str, Any] = dict(
             v_threshold=float(self.v_threshold),
-            v_reset=0.0,
+            v_reset=0.0 if self.reset == "hard" else None,
             surrogate_function=SURROGATES[self.surrogate](),
             detach_reset=self.detach_reset,
             step_mode="m",

@@ -1,6 +1,6 @@
 """
 A fused multi-step update for the hidden spiking neurons on CPU: all ``T`` steps of an IF / LIF / PLIF layer with
-a hard reset to 0 in one call, with a hand-written backward pass.
+a hard reset to 0 or a soft reset (the threshold subtracted) in one call, with a hand-written backward pass.
 
 It computes what SpikingJelly's neurons compute (charge, fire with a surrogate gradient, reset), with fewer
 passes over memory and fewer operator calls:
@@ -8,14 +8,15 @@ passes over memory and fewer operator calls:
 - charge: ``h[t] = a * v[t-1] + b * x[t]`` with ``(a, b)`` = ``(1, 1)`` (IF), ``(1 - 1/tau, 1/tau)`` (LIF) or
   ``(1 - q, q)``, ``q = sigmoid(w)`` (PLIF); ``b * x`` is computed for all steps at once, and only once when
   the input is a constant current (a ``[T, B, ...]`` view with stride 0 over time, see ``RepeatOverTime``);
-- fire and reset: ``s[t] = h[t] >= v_threshold``, ``v[t] = h[t]`` if it did not fire, else 0. The loop over time
-  holds two operator calls per step; the spikes of all steps are read from the stored ``h`` in one call;
+- fire and reset: ``s[t] = h[t] >= v_threshold``, ``v[t] = h[t]`` if it did not fire, else 0 (hard reset) or
+  ``h[t] - v_threshold`` (soft reset). The loop over time holds two operator calls per step (three for the soft
+  reset); the spikes of all steps are read from the stored ``h`` in one call;
 - backward: the surrogate gradient of all steps in a few vectorised calls, then one fused multiply-add per step
   for the recurrence through the membrane potential.
 
-The potential is stored negated (``-h``) so that reset is one ``th.threshold`` call. Configurations that it does
-not cover (other surrogates or resets, stored voltage sequences, reduced precision, non-CPU devices, where
-SpikingJelly selects its own fused CUDA kernels) are left to SpikingJelly: see :func:`fused_supported`.
+The potential is stored negated (``-h``) so that a hard reset is one ``th.threshold`` call. Configurations that it
+does not cover (other surrogates, resets to another potential, stored voltage sequences, reduced precision, non-CPU
+devices, where SpikingJelly selects its own fused CUDA kernels) are left to SpikingJelly: see :func:`fused_supported`.
 """
 
 import math
@@ -64,7 +65,7 @@ def surrogate_gradient(kind: str, alpha: float, z: th.Tensor) -> th.Tensor:
 def fused_supported(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> bool:
     """
     Whether :func:`fused_multi_step` computes this neuron layer's update for this input: a multi-step IF, LIF
-    (``decay_input=True``) or PLIF layer, hard reset to 0, a surrogate of :data:`_SURROGATE_KINDS` with a float
+    (``decay_input=True``) or PLIF layer, hard reset to 0 or soft reset, a surrogate of :data:`_SURROGATE_KINDS` with a float
     ``alpha``, no stored voltage sequence, no reduced neuron precision, and a float32/float64 CPU input ``[T, ...]``.
 
     :param node: A SpikingJelly neuron layer
@@ -78,7 +79,7 @@ def fused_supported(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> bool:
         and x_seq.dtype in (th.float32, th.float64)
         and x_seq.dim() >= 2
         and node.step_mode == "m"
-        and node.v_reset == 0.0
+        and node.v_reset in (0.0, None)
         and not node.store_v_seq
         and getattr(node, "_neuron_precision", None) is None
         and getattr(node, "decay_input", True)
@@ -88,7 +89,15 @@ def fused_supported(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> bool:
     )
 
 
-def _charge_and_fire(x_seq: th.Tensor, a: float, b: float, threshold: float) -> tuple[th.Tensor, th.Tensor]:
+def _neg_potential_after(neg_h: th.Tensor, threshold: float, soft: bool, out: Optional[th.Tensor] = None) -> th.Tensor:
+    """``-v`` after the reset, from the negated charged potential ``-h``: 0 where it fired (hard), ``-h + thr`` (soft)."""
+    if not soft:
+        return th.threshold(neg_h, -threshold, 0.0, out=out)  # type: ignore[call-arg]
+    fired = th.le(neg_h, -threshold).to(neg_h.dtype)
+    return th.add(neg_h, fired, alpha=threshold, out=out)  # type: ignore[call-arg]
+
+
+def _charge_and_fire(x_seq: th.Tensor, a: float, b: float, threshold: float, soft: bool) -> tuple[th.Tensor, th.Tensor]:
     """
     Forward pass from rest. Returns the spikes and the negated charged potential ``-h``, both ``[T, ...]``.
     """
@@ -98,12 +107,12 @@ def _charge_and_fire(x_seq: th.Tensor, a: float, b: float, threshold: float) -> 
         neg_h.copy_(th.mul(x_seq[0], -b).expand_as(x_seq))
     else:
         th.mul(x_seq, -b, out=neg_h)
-    # -v after each step: -h where it stays below threshold, 0 where it fired (hard reset)
+    # -v after each step: -h where it stays below threshold, 0 (hard reset) or -h + threshold (soft) where it fired
     steps = neg_h.unbind(0)  # views of every step, made in one call
-    neg_v = th.threshold(steps[0], -threshold, 0.0)
+    neg_v = _neg_potential_after(steps[0], threshold, soft)
     for neg_h_t in steps[1:]:
         neg_h_t.add_(neg_v, alpha=a)
-        th.threshold(neg_h_t, -threshold, 0.0, out=neg_v)
+        _neg_potential_after(neg_h_t, threshold, soft, out=neg_v)
     spikes = th.le(neg_h, -threshold, out=th.empty_like(neg_h))
     return spikes, neg_h
 
@@ -122,44 +131,54 @@ class _FusedNeuronFunction(th.autograd.Function):
         kind: str,
         alpha: float,
         detach_reset: bool,
+        soft: bool,
     ) -> th.Tensor:
-        spikes, neg_h = _charge_and_fire(x_seq, a, b, threshold)
+        spikes, neg_h = _charge_and_fire(x_seq, a, b, threshold, soft)
         # x_seq (a reference) for PLIF's gradient and for second-order uses
         ctx.save_for_backward(neg_h, x_seq, w)
-        ctx.constants = (a, b, threshold, kind, alpha, detach_reset)
+        ctx.constants = (a, b, threshold, kind, alpha, detach_reset, soft)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: th.Tensor):  # type: ignore[override]
         neg_h, x_seq, w = ctx.saved_tensors
-        a, b, threshold, kind, alpha, detach_reset = ctx.constants
+        a, b, threshold, kind, alpha, detach_reset, soft = ctx.constants
         if th.is_grad_enabled():
             # A backward pass that is itself differentiated (create_graph=True, e.g. TRPO's Fisher-vector products):
             # differentiate a plain step-by-step recomputation instead
             return _differentiable_backward(x_seq, w, grad_spikes, ctx.constants)
         # dL/dh[t] = grad_spikes[t] * g(h[t] - thr) + dL/dv[t] * dv[t]/dh[t], dL/dv[t] = a * dL/dh[t+1]
         grad_h = surrogate_gradient(kind, alpha, neg_h + threshold)
-        not_fired = th.gt(neg_h, -threshold, out=th.empty_like(neg_h))  # 1 - s
-        if not detach_reset:
-            not_fired.addcmul_(neg_h, grad_h)  # dv/dh = (1 - s) - h * g
+        if soft:
+            # v = h - thr * s: dv/dh = 1 - thr * g (1 with the reset detached)
+            dv_dh = None if detach_reset else th.mul(grad_h, -threshold).add_(1.0)
+        else:
+            dv_dh = th.gt(neg_h, -threshold, out=th.empty_like(neg_h))  # 1 - s
+            if not detach_reset:
+                dv_dh.addcmul_(neg_h, grad_h)  # dv/dh = (1 - s) - h * g
         grad_h.mul_(grad_spikes)
-        grad_steps, not_fired_steps = grad_h.unbind(0), not_fired.unbind(0)
-        for t in range(grad_h.shape[0] - 2, -1, -1):
-            grad_steps[t].addcmul_(not_fired_steps[t], grad_steps[t + 1], value=a)
+        grad_steps = grad_h.unbind(0)
+        if dv_dh is None:
+            for t in range(grad_h.shape[0] - 2, -1, -1):
+                grad_steps[t].add_(grad_steps[t + 1], alpha=a)
+        else:
+            dv_dh_steps = dv_dh.unbind(0)
+            for t in range(grad_h.shape[0] - 2, -1, -1):
+                grad_steps[t].addcmul_(dv_dh_steps[t], grad_steps[t + 1], value=a)
         grad_w = None
         if w is not None:
-            # PLIF: h = v + (x - v) * q, dL/dq = sum(dL/dh * (x - v[t-1])), -v[t-1] = threshold(-h[t-1])
+            # PLIF: h = v + (x - v) * q, dL/dq = sum(dL/dh * (x - v[t-1])), -v[t-1] from -h[t-1] after the reset
             grad_q = (grad_h * x_seq).sum()
             if grad_h.shape[0] > 1:
-                grad_q = grad_q + (grad_h[1:] * th.threshold(neg_h[:-1], -threshold, 0.0)).sum()
+                grad_q = grad_q + (grad_h[1:] * _neg_potential_after(neg_h[:-1], threshold, soft)).sum()
             grad_w = grad_q * (b * (1.0 - b))
         if b != 1.0:
             grad_h.mul_(b)
-        return grad_h, grad_w, None, None, None, None, None, None
+        return grad_h, grad_w, None, None, None, None, None, None, None
 
 
 def _differentiable_backward(x_seq: th.Tensor, w: Optional[th.Tensor], grad_spikes: th.Tensor, constants: tuple):
-    a, b, threshold, kind, alpha, detach_reset = constants
+    a, b, threshold, kind, alpha, detach_reset, soft = constants
     surrogate = next(cls for cls, name in _SURROGATE_KINDS.items() if name == kind)(alpha=alpha)
     q = None if w is None else w.sigmoid()
     v: th.Tensor = th.zeros_like(x_seq[0])
@@ -167,11 +186,12 @@ def _differentiable_backward(x_seq: th.Tensor, w: Optional[th.Tensor], grad_spik
     for x in x_seq:
         h = v + (x - v) * q if q is not None else a * v + b * x
         spike = surrogate(h - threshold)
-        v = h * (1.0 - (spike.detach() if detach_reset else spike))
+        fired = spike.detach() if detach_reset else spike
+        v = h - threshold * fired if soft else h * (1.0 - fired)
         spikes.append(spike)
     inputs = [x_seq] if w is None else [x_seq, w]
     grads = th.autograd.grad(th.stack(spikes), inputs, grad_spikes, create_graph=True, allow_unused=True)
-    return grads[0], (grads[1] if w is not None else None), None, None, None, None, None, None
+    return grads[0], (grads[1] if w is not None else None), None, None, None, None, None, None, None
 
 
 def fused_multi_step(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> th.Tensor:
@@ -192,9 +212,10 @@ def fused_multi_step(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> th.Tensor:
     else:
         a, b = 1.0, 1.0
     threshold = float(node.v_threshold)
+    soft = node.v_reset is None
     needs_grad = th.is_grad_enabled() and (x_seq.requires_grad or (w is not None and w.requires_grad))
     if not needs_grad:
-        return _charge_and_fire(x_seq, a, b, threshold)[0]
+        return _charge_and_fire(x_seq, a, b, threshold, soft)[0]
     surrogate = node.surrogate_function
     kind = _SURROGATE_KINDS[type(surrogate)]
-    return _FusedNeuronFunction.apply(x_seq, w, a, b, threshold, kind, float(surrogate.alpha), bool(node.detach_reset))
+    return _FusedNeuronFunction.apply(x_seq, w, a, b, threshold, kind, float(surrogate.alpha), bool(node.detach_reset), soft)

@@ -66,8 +66,10 @@ def spiking_mlp(
     """
     modules: list[nn.Module] = []
     if raw_input and spiking.input_norm:
-        modules.append(RunningNorm(input_dim))
-        input_bounds = NORMALISED_RANGE  # where the population encoder's centres start
+        modules.append(RunningNorm(input_dim, clip=spiking.input_clip))
+        # where the population encoder's centres start: over the clipped range, or the bulk of standardised inputs
+        clip = spiking.input_clip
+        input_bounds = NORMALISED_RANGE if clip is None else (-float(clip), float(clip))
     if spiking.encoder == "population":
         modules.append(PopulationEncoder(input_dim, spiking.pop_size, *(input_bounds or (-1.0, 1.0))))
     last_dim = encoded_dim(input_dim, spiking)

@@ -8,7 +8,7 @@ statistics, as SB3's ``VecNormalize`` does in the environment, but inside the po
 the model (no separate file to keep next to it), the rl-zoo3 hyperparameters stay as tuned, and exports include it.
 """
 
-from typing import Any
+from typing import Any, Optional
 
 import torch as th
 from torch import nn
@@ -30,12 +30,14 @@ class RunningNorm(nn.Module):
 
     :param num_features: Number of features (observation dimensions)
     :param eps: Added to the variance before the square root
+    :param clip: Bound of the standardised output (clipped to ``[-clip, clip]``), or None for no clipping
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-8) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-8, clip: Optional[float] = None) -> None:
         super().__init__()
         self.num_features = num_features
         self.eps = eps
+        self.clip = clip
         self.register_buffer("running_mean", th.zeros(num_features))
         self.register_buffer("running_var", th.ones(num_features))
         self.register_buffer("running_count", th.zeros(()))
@@ -67,7 +69,8 @@ class RunningNorm(nn.Module):
             raise ValueError(f"RunningNorm reads vector features [B, F], got a tensor of shape {tuple(x.shape)}")
         if self.training and not bool(self.frozen):
             self.update(x.detach())
-        return (x - self.running_mean) * th.rsqrt(self.running_var + self.eps)
+        x = (x - self.running_mean) * th.rsqrt(self.running_var + self.eps)
+        return x if self.clip is None else x.clamp(-self.clip, self.clip)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         if not any(key.startswith(prefix) for key in state_dict):
@@ -80,7 +83,7 @@ class RunningNorm(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}"
+        return f"{self.num_features}, eps={self.eps}" + ("" if self.clip is None else f", clip={self.clip}")
 
 
 def _shift_keys_saved_without_norm(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
