@@ -33,6 +33,33 @@ DEFAULTS_VERSION = 2
 LEGACY_NEURON = "lif"
 
 
+def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
+    """
+    Forward pre-hook of the features extractors: a ``ValueError`` naming the observation (batch index, key of a
+    Dict observation) when it holds a NaN or an infinite value. A spiking network would turn it into plausible
+    actions or, in training, into NaN weights, without an error. Skipped while exporting (tracing).
+    """
+    if th.jit.is_tracing() or th.onnx.is_in_onnx_export() or not args:
+        return
+    observations = args[0]
+    items = observations.items() if isinstance(observations, dict) else [(None, observations)]
+    for key, value in items:
+        if not isinstance(value, th.Tensor) or not value.is_floating_point():
+            continue
+        finite = th.isfinite(value)
+        if bool(finite.all()):
+            continue
+        bad = (~finite).reshape(len(value), -1).any(dim=1) if value.dim() > 0 else ~finite.view(1)
+        rows = bad.nonzero().flatten().tolist()
+        where = f"observation key {key!r}, " if key is not None else ""
+        kinds = " and ".join(kind for kind, found in (("NaN", value.isnan().any()), ("inf", value.isinf().any())) if found)
+        raise ValueError(
+            f"The observation holds {kinds} values ({where}batch index {rows[:10]}): spiking policies need finite "
+            "observations. Find where they come from with stable_baselines3.common.vec_env.VecCheckNan, or replace "
+            "them before they reach the policy (e.g. numpy.nan_to_num, or clip them with VecNormalize)."
+        )
+
+
 class SpikingPolicyMixin:
     """
     What every spiking policy adds to its SB3 base class: the spiking knobs as keywords (validated here, saved by
@@ -91,6 +118,9 @@ class SpikingPolicyMixin:
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
         self.register_buffer("spiking_defaults", th.tensor(DEFAULTS_VERSION))  # type: ignore[attr-defined]
+        # Evaluation mode until an algorithm's train() asks for training mode: a fresh or loaded policy called
+        # directly (``model.q_net(obs)``, an export) leaves its statistics as they are
+        self.set_training_mode(False)  # type: ignore[attr-defined]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         key = prefix + "spiking_defaults"
@@ -116,9 +146,14 @@ class SpikingPolicyMixin:
                     setattr(module, name, legacy.make_neuron())
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
-        """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
+        """
+        Helper method to create a features extractor, spiking ones with the policy's spiking knobs. It refuses
+        observations with a NaN or an infinite value (:func:`check_finite_observation`), in ``predict`` as in training.
+        """
         kwargs = spiking_extractor_kwargs(self.features_extractor_class, self.features_extractor_kwargs, self.spiking)
-        return self.features_extractor_class(self.observation_space, **kwargs)
+        extractor = self.features_extractor_class(self.observation_space, **kwargs)
+        extractor.register_forward_pre_hook(check_finite_observation)
+        return extractor
 
     def _predict(self, *args: Any, **kwargs: Any) -> th.Tensor:
         # Acting needs no autograd at all (SB3's predict() turns the result into numpy)
