@@ -122,6 +122,19 @@ class SpikingPolicyMixin:
         # directly (``model.q_net(obs)``, an export) leaves its statistics as they are
         self.set_training_mode(False)  # type: ignore[attr-defined]
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """
+        :meth:`torch.nn.Module.load_state_dict`, all or nothing: a state dict that does not fit (missing or unexpected
+        keys, another shape) raises and leaves every parameter and buffer as it was (PyTorch alone would have copied
+        the entries that fit). SB3's ``set_parameters`` and ``load`` call it.
+        """
+        before = {name: tensor.detach().clone() for name, tensor in super().state_dict().items()}  # type: ignore[misc]
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)  # type: ignore[misc]
+        except Exception:
+            super().load_state_dict(before, strict=False)  # type: ignore[misc]
+            raise
+
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         key = prefix + "spiking_defaults"
         version = int(state_dict.get(key, 1))
