@@ -127,4 +127,4 @@ def test_bad_knobs_are_refused_with_the_valid_choices(kwargs, words):
 
 
 def test_if_neuron_ignores_tau():
-    assert SpikingConfig(neuron="if", tau=1.0).neuron == "if"
+    assert SpikingConfig(neuron="if", tau=3.0).make_neuron()(th.ones(4, 1)).flatten().tolist() == [1.0] * 4

@@ -3,6 +3,7 @@ What every spiking policy adds to its SB3 base class (the spiking knobs, the spi
 without autograd), and the spiking actor-critic that A2C, PPO, TRPO and MaskablePPO share.
 """
 
+import numbers
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +32,31 @@ from sb3_spiking.snn import (
 #: 1, the first release (LIF neurons for every policy); 2, the neuron chosen per policy family (``default_neuron``)
 DEFAULTS_VERSION = 2
 LEGACY_NEURON = "lif"
+
+
+def check_net_arch(net_arch: Any) -> None:
+    """
+    A ``ValueError`` unless ``net_arch`` is None, a list of layer sizes (integers >= 1) or a dict of such lists
+    (``pi`` / ``vf`` for actor-critic, ``pi`` / ``qf`` for the off-policy algorithms), as SB3 takes it.
+
+    :param net_arch: The ``net_arch`` keyword of a spiking policy
+    """
+    if net_arch is None:
+        return
+    usage = "a list of layer sizes (e.g. [64, 64]) or a dict of them (e.g. dict(pi=[64, 64], vf=[64, 64]))"
+    if isinstance(net_arch, dict):
+        unknown = sorted(set(net_arch) - {"pi", "vf", "qf"}, key=str)
+        if unknown:
+            raise ValueError(f"Unknown net_arch key(s) {unknown}: valid keys are 'pi', 'vf' and 'qf'")
+        lists = {f"net_arch[{key!r}]": value for key, value in net_arch.items()}
+    else:
+        lists = {"net_arch": net_arch}
+    for name, sizes in lists.items():
+        if not isinstance(sizes, (list, tuple)):
+            raise ValueError(f"{name} must be {usage}, got {sizes!r}")
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+                raise ValueError(f"{name} must hold layer sizes that are integers >= 1, got {size!r} in {sizes!r}")
 
 
 def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -95,6 +121,7 @@ class SpikingPolicyMixin:
                 "Spiking policies take no activation_fn: their activations are spiking neurons, "
                 "chosen with neuron='if', 'lif' or 'plif'."
             )
+        check_net_arch(kwargs.get("net_arch"))
         self._defaulted_neuron = kwargs.get("neuron") is None
         self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder, neuron=self.default_neuron)
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)

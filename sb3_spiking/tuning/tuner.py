@@ -52,7 +52,17 @@ from sb3_spiking.tuning.storage import (
 # The kind of worker (storage.KIND_ATTR) of this tuner's trials
 KIND = "sb3_spiking.tuning"
 
-__all__ = ["main", "make_objective", "make_pruner", "make_sampler", "make_storage", "parse_args", "report", "tune"]
+__all__ = [
+    "check_configuration",
+    "main",
+    "make_objective",
+    "make_pruner",
+    "make_sampler",
+    "make_storage",
+    "parse_args",
+    "report",
+    "tune",
+]
 
 
 def _algorithms() -> dict[str, type[BaseAlgorithm]]:
@@ -122,17 +132,35 @@ def make_sample(args: argparse.Namespace) -> Callable[[optuna.Trial], tuple[dict
     return sample
 
 
-def train_trial(args: argparse.Namespace, trial: optuna.Trial) -> tuple[BaseAlgorithm, _PruningEval]:
-    """Train the agent of a trial (an :class:`optuna.Trial`, or a :class:`~optuna.trial.FixedTrial` to train again)."""
+def make_model(args: argparse.Namespace, trial: optuna.Trial, env: VecEnv) -> BaseAlgorithm:
+    """The untrained agent of a trial: the fixed ``--hyperparams`` / ``--policy-kwargs`` and what the trial samples."""
     sampled, knobs = make_sample(args)(trial)
     hyperparams = {**args.hyperparams, **sampled}
     policy_kwargs = {**args.policy_kwargs, **knobs}
+    return _algorithms()[args.algo](args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams)
+
+
+def check_configuration(args: argparse.Namespace) -> None:
+    """
+    Build (without training) the agent of one setting drawn from the search space: a configuration error (an
+    invalid spiking knob such as ``--policy-kwargs "{'encoder': 'gaussian'}"``, an unknown policy or keyword,
+    an invalid ``net_arch``) raises here, before any study or trial is made, instead of pruning every trial.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(sampler=RandomSampler(seed=0)).ask()
+    env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
+    try:
+        make_model(args, trial, env)
+    finally:
+        env.close()
+
+
+def train_trial(args: argparse.Namespace, trial: optuna.Trial) -> tuple[BaseAlgorithm, _PruningEval]:
+    """Train the agent of a trial (an :class:`optuna.Trial`, or a :class:`~optuna.trial.FixedTrial` to train again)."""
     env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
     eval_env = make_vec_env(args.env, n_envs=1, seed=None if args.seed is None else args.seed + 1000)
     try:
-        model = _algorithms()[args.algo](
-            args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams
-        )
+        model = make_model(args, trial, env)
         eval_freq = max(args.n_timesteps // args.n_evaluations // args.n_envs, 1)
         callback = _PruningEval(trial, eval_env, eval_freq, args.eval_episodes)
         model.learn(args.n_timesteps, callback=callback)
@@ -327,6 +355,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.create_only and args.resume:
         sys.exit("python -m sb3_spiking.tuning: error: --create-only and --resume exclude each other")
     args.resume = args.resume or args.trial_id is not None
+    try:
+        check_configuration(args)
+    except Exception as error:  # a configuration error: stop before the first trial, with its message
+        sys.exit(f"python -m sb3_spiking.tuning: error: invalid configuration: {error}")
     try:
         study, _ = open_study(args)
         trial = None if args.trial_id is None else find_trial(study, args.trial_id)
