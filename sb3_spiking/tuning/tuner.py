@@ -6,6 +6,10 @@ Tune the spiking knobs of an SB3 agent with Optuna, without rl-zoo3::
 A study lives in an Optuna storage, so it can be stopped and resumed, and run by several processes (or machines)
 at once: a SQLite file by default (``--storage tune.db``), a journal file (``--storage tune.log``, for processes
 sharing a file system), or any Optuna storage URL (``--storage postgresql://user@host/db``, for many machines).
+Keep passwords off the command line (``ps`` and the shell history show it): leave the password out of a PostgreSQL
+URL and let libpq read ``PGPASSWORD`` or ``~/.pgpass``, or give the whole URL with ``--storage env:NAME`` (an
+environment variable) or ``--storage file:PATH`` (the first line of a file). Messages show a storage with its
+password masked.
 ``--create-only --max-trials N`` creates a study of N trials once; workers then join it with ``--resume`` (also
 rl-zoo3's ``-optimize`` workers) and run trials until the study holds N finished ones; the trial of a worker that
 dies is failed by its heartbeat and run again by another (:mod:`sb3_spiking.tuning.storage`).
@@ -48,6 +52,7 @@ from sb3_spiking.tuning.storage import (
     search_space_of,
     study_settings,
 )
+from sb3_spiking.tuning.urls import mask_url
 
 # The kind of worker (storage.KIND_ATTR) of this tuner's trials
 KIND = "sb3_spiking.tuning"
@@ -221,7 +226,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--n-evaluations", type=int, default=4, help="evaluations (pruning points) per trial")
     add("--eval-episodes", type=int, default=5, help="episodes per evaluation")
     add("--n-envs", type=int, default=1, help="training environments")
-    add("--storage", default="spiking_tune.db", help="SQLite file, journal file (*.log) or Optuna storage URL")
+    add(
+        "--storage",
+        default="spiking_tune.db",
+        help="SQLite file, journal file (*.log), Optuna storage URL, or env:NAME / file:PATH: the URL read from an "
+        "environment variable or the first line of a file, so that no password is on the command line (PostgreSQL "
+        "also takes a URL without password and reads PGPASSWORD or ~/.pgpass)",
+    )
     add("--study-name", default=None, help="study name (default: ALGO-ENV-spiking)")
     add("--create-only", action="store_true", help="create the study (an existing one is an error) and exit")
     add("--resume", action="store_true", help="join an existing study (a missing one is an error), never create it")
@@ -366,7 +377,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(f"python -m sb3_spiking.tuning: error: {error}")
     if args.create_only:
         asked = study_settings(study).get("max_trials")
-        print(f"Created study {study.study_name!r} in {args.storage}" + (f": {asked} trials" if asked else ""))
+        print(f"Created study {study.study_name!r} in {mask_url(args.storage)}" + (f": {asked} trials" if asked else ""))
     elif trial is not None:
         print(train_again(args, trial))
     else:
