@@ -21,6 +21,7 @@ import socket
 import time
 import warnings
 from collections import Counter
+from datetime import datetime
 from typing import Any, Callable, Optional
 
 import optuna
@@ -80,7 +81,35 @@ class _QueuedStorageMixin:
         return super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
 
 
-class QueuedRDBStorage(_QueuedStorageMixin, optuna.storages.RDBStorage):
+class _AtomicStartRDBStorage(optuna.storages.RDBStorage):
+    """
+    :class:`~optuna.storages.RDBStorage` whose WAITING -> RUNNING transition is one conditional ``UPDATE``: of
+    workers that start the same waiting trial at once, exactly one gets it. Optuna reads the state and then writes
+    it, under a row lock that SQLite does not have, so two SQLite workers could both start a trial, and the one
+    that finished second crashed (``Cannot tell a COMPLETE trial``).
+    """
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Optional[Any] = None) -> bool:
+        if state != TrialState.RUNNING or values is not None:
+            return super().set_trial_state_values(trial_id, state, values)
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session) as session:
+            started = (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.trial_id == trial_id, models.TrialModel.state == TrialState.WAITING)
+                .update({models.TrialModel.state: TrialState.RUNNING}, synchronize_session=False)
+            )
+            if started:  # the trial is this worker's now, in the same transaction
+                models.TrialModel.find_or_raise_by_id(trial_id, session).datetime_start = datetime.now()
+        if started:
+            return True
+        self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)  # finished: UpdateFinishedTrialError
+        return False  # another worker started it
+
+
+class QueuedRDBStorage(_QueuedStorageMixin, _AtomicStartRDBStorage):
     """:class:`~optuna.storages.RDBStorage` that runs the studies of fixed size only from their queue."""
 
     def _create_new_trial(self, study_id: int, template_trial: Optional[optuna.trial.FrozenTrial] = None) -> Any:
@@ -325,10 +354,14 @@ def run_worker(
             except QueueEmpty:  # another worker took the last waiting trial
                 pass
             except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                if "number" not in running or _state(study, running["number"]) != TrialState.FAIL:
+                state = _state(study, running["number"]) if "number" in running else None
+                if state is None or not state.is_finished():
                     raise
-                # Failed by another worker while it ran (no heartbeat for grace_period seconds): its retry is queued
-                warnings.warn(f"Trial {running['number']} was failed by the heartbeat while it ran: raise --grace-period")
+                if state == TrialState.FAIL:
+                    # Failed by another worker while it ran (no heartbeat for grace_period seconds): its retry is queued
+                    warnings.warn(f"Trial {running['number']} was failed by the heartbeat while it ran: raise --grace-period")
+                else:  # finished by another worker: nothing of this run is lost, the trial counts once
+                    warnings.warn(f"Trial {running['number']} was finished ({state.name}) by another worker while it ran")
             continue
         if not (heartbeat and states[TrialState.RUNNING]):
             if states[TrialState.WAITING]:
