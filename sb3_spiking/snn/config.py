@@ -77,8 +77,8 @@ class SpikingConfig:
         with learnable centres and widths per observation dimension, see
         :class:`~sb3_spiking.snn.encoders.PopulationEncoder`, then the linear layer)
     :param input_norm: Whether vector observations are standardised inside the network before they reach the
-        encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in training
-        mode, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
+        encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in gradient
+        steps only, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
         Applies where the features extractor passes raw vectors on (``FlattenExtractor``, Dict without images)
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
