@@ -54,6 +54,13 @@ def test_case6_a_spiking_network_at_long_T_matches_the_float64_reference(decoder
     assert all(p.grad is not None and bool(th.isfinite(p.grad).all()) for p in net.parameters())
 
 
+def test_case6_membrane_of_a_train_longer_than_T():
+    readout = NonSpikingReadout(th.nn.Linear(3, 2), 8, "last-mem", 3.0)
+    spikes = (th.rand(3 * BLOCK, 4, 3) < 0.5).float()
+    expected = reference_readout(NonSpikingReadout(readout.linear, 3 * BLOCK, "last-mem", 3.0), spikes)
+    th.testing.assert_close(readout.membrane(spikes)[-1].double(), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_case6_the_readout_holds_no_T_by_T_matrix(decoder):
     for T in (8, 4000, 20000):

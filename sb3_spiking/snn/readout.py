@@ -4,6 +4,8 @@ from ``v[0] = 0`` whose neurons never fire, decoded into a real value by a stati
 (SpikingJelly's DSQN decoders and the non-spiking LIF readout of its spiking PPO).
 """
 
+from typing import Optional
+
 import torch as th
 from torch import nn
 
@@ -87,9 +89,13 @@ class NonSpikingReadout(nn.Module):
         self.tau = float(tau)
         # Functions of (T, tau), not learned or saved quantities: kept out of the state dict
         self.register_buffer("kernel", decoder_kernel(T, self.tau, decoder), persistent=False)
-        # The decay of the potential at the end of a block over the next block's steps: (1 - 1/tau) ** (1..BLOCK)
-        carry = (1.0 - 1.0 / self.tau) ** th.arange(1, BLOCK + 1, dtype=th.float64)
-        self.register_buffer("carry", carry.view(-1, 1).float(), persistent=False)
+        # Needed beyond one block only (see _carry)
+        self.register_buffer("carry", self._carry() if T > BLOCK else th.zeros(0, 1), persistent=False)
+
+    def _carry(self, like: Optional[th.Tensor] = None) -> th.Tensor:
+        """The decay of a block's last potential over the next block's steps, ``(1 - 1/tau) ** (1..BLOCK)``."""
+        carry = ((1.0 - 1.0 / self.tau) ** th.arange(1, BLOCK + 1, dtype=th.float64)).view(-1, 1).float()
+        return carry if like is None else carry.to(like)
 
     def integrate(self, current: th.Tensor) -> th.Tensor:
         """
@@ -104,13 +110,14 @@ class NonSpikingReadout(nn.Module):
         padded = nn.functional.pad(current, (0, 0, 0, blocks * BLOCK - T)).view(blocks, BLOCK, n)
         local = th.matmul(kernel, padded)  # each block from rest: [blocks, BLOCK, n]
         # The potential at the end of each block, carried over: e[k] = local[k, -1] + decay ** BLOCK * e[k - 1]
-        decay = self.carry[-1]
+        carry = self.carry if self.carry.shape[0] == BLOCK else self._carry(current)
+        decay = carry[-1]
         ends, end = [], th.zeros_like(local[0, -1])
         for last in local[:-1, -1].unbind(0):
             end = last + decay * end
             ends.append(end)
         carried = th.stack([th.zeros_like(end), *ends]) if ends else th.zeros_like(local[:, -1])
-        v = local + self.carry.view(1, BLOCK, 1) * carried.unsqueeze(1)
+        v = local + carry.view(1, BLOCK, 1) * carried.unsqueeze(1)
         return v.view(blocks * BLOCK, n)[:T]
 
     def membrane(self, x: th.Tensor) -> th.Tensor:
