@@ -79,8 +79,8 @@ def test_case3_failed_load_of_a_corrupted_file_changes_nothing(trained, tmp_path
     observations = observations_of(trained)
     actions = trained.predict(observations, deterministic=True)[0]
     before = snapshot(trained)
-    with pytest.raises(ValueError, match="Names of parameters do not match|wasn.t a zip-file"):
+    with pytest.raises(ValueError, match=r"Names of parameters do not match|wasn.t a zip-file"):
         trained.set_parameters(str(tmp_path / "bad.zip"))
-    with pytest.raises((AssertionError, ValueError), match="No data found|wasn.t a zip-file"):
+    with pytest.raises((AssertionError, ValueError), match=r"No data found|wasn.t a zip-file"):
         DQN.load(tmp_path / "bad.zip")
     assert_unchanged(trained, before, observations, actions)
