@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import DQN, PPO, SAC, TD3
+from sb3_contrib import QRDQN
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.export import to_nir, to_torchscript
@@ -43,10 +44,10 @@ class TurnsNaN(gym.Env):
         return obs, 1.0, self.steps >= 20, False, {}
 
 
-@pytest.mark.parametrize("algo", [DQN, PPO, SAC])
+@pytest.mark.parametrize("algo", [DQN, QRDQN, A2C, PPO, SAC, TD3])
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_case2_predict_refuses_a_non_finite_observation_by_name(algo, value):
-    env = "Pendulum-v1" if algo is SAC else "CartPole-v1"
+    env = "Pendulum-v1" if algo in (SAC, TD3) else "CartPole-v1"
     model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(net_arch=[8], T=2))
     obs = model.observation_space.sample()
     obs[1] = value
@@ -139,3 +140,30 @@ def test_case2_a_fresh_or_loaded_policy_is_not_changed_by_direct_calls_or_export
     np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], actions)
     loaded.learn(16, reset_num_timesteps=False)  # and training still updates them
     assert any(not th.equal(a, b) for a, b in zip(before, statistics(loaded)))
+
+
+class Huge(gym.Env):
+    """CartPole-sized observations on the scale of 1e20."""
+
+    observation_space = spaces.Box(-1e30, 1e30, (4,))
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return (self.np_random.normal(size=4) * 1e20).astype(np.float32), {}
+
+    def step(self, action):
+        return (self.np_random.normal(size=4) * 1e20).astype(np.float32), 1.0, False, False, {}
+
+
+def test_case2_huge_observations_train_with_finite_statistics_and_outputs():
+    model = DQN("SpikingMlpPolicy", Huge(), learning_starts=16, batch_size=16, policy_kwargs=dict(net_arch=[8], T=2), seed=0)
+    model.learn(64)
+    (norm,) = norms(model.policy.q_net)
+    assert float(norm.running_count) > 0
+    assert bool(th.isfinite(norm.running_var).all()) and bool(th.isfinite(norm.running_mean).all())
+    obs = np.stack([Huge().reset(seed=seed)[0] for seed in range(8)])
+    with th.no_grad():
+        q_values = model.q_net(th.as_tensor(obs))
+    assert bool(th.isfinite(q_values).all())
+    assert all(bool(th.isfinite(p).all()) for p in model.policy.parameters())
