@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3 import DQN
+from stable_baselines3 import DQN, PPO
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.snn import RunningNorm
@@ -84,3 +84,17 @@ def test_case3_failed_load_of_a_corrupted_file_changes_nothing(trained, tmp_path
     with pytest.raises((AssertionError, ValueError), match=r"No data found|wasn.t a zip-file"):
         DQN.load(tmp_path / "bad.zip")
     assert_unchanged(trained, before, observations, actions)
+
+
+def test_case3_a_failed_load_of_first_defaults_keeps_the_neurons():
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=dict(net_arch=[8], T=2), seed=0)
+    assert model.policy.spiking.neuron == "if"
+    state = {k: v for k, v in model.policy.state_dict().items() if k != "spiking_defaults"}  # the first defaults
+    del state[next(k for k in state if k.endswith("running_mean"))]  # and something missing: the load fails
+    neurons = [m for m in model.policy.modules() if isinstance(m, BaseNode)]
+    with pytest.raises(RuntimeError, match="Missing key"):
+        model.policy.load_state_dict(state)
+    assert model.policy.spiking.neuron == "if"
+    assert [m for m in model.policy.modules() if isinstance(m, BaseNode)] == neurons  # the same layers, not LIF ones

@@ -156,9 +156,17 @@ class SpikingPolicyMixin:
         the entries that fit). SB3's ``set_parameters`` and ``load`` call it.
         """
         before = {name: tensor.detach().clone() for name, tensor in super().state_dict().items()}  # type: ignore[misc]
+        # Loading a state dict of the first defaults swaps the neuron layers (_restore_legacy_defaults): keep them too
+        modules = list(self.modules())  # type: ignore[attr-defined]
+        neurons = [(m, name, child) for m in modules for name, child in m.named_children() if isinstance(child, BaseNode)]
+        configs = [(m, m.spiking) for m in modules if isinstance(getattr(m, "spiking", None), SpikingConfig)]
         try:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)  # type: ignore[misc]
         except Exception:
+            for module, name, child in neurons:
+                setattr(module, name, child)
+            for module, spiking in configs:
+                module.spiking = spiking
             super().load_state_dict(before, strict=False)  # type: ignore[misc]
             raise
 
