@@ -26,6 +26,9 @@ PASSWORD = "S3cretPW"
         ),
         ("postgresql://alice@HOST/optuna", "postgresql://alice@HOST/optuna"),
         ("sqlite:///runs/a@b.db", "sqlite:///runs/a@b.db"),
+        ("postgresql://alice:S3cretPW@HOST/optuna?options=a@b", "postgresql://alice:***@HOST/optuna?options=a@b"),
+        ("postgresql://alice@HOST/optuna?options=a@b", "postgresql://alice@HOST/optuna?options=a@b"),
+        ("runs/a@b.db", "runs/a@b.db"),
         ("runs/study.db", "runs/study.db"),
     ],
 )
@@ -65,6 +68,7 @@ def test_case1_an_unencoded_at_sign_asks_to_percent_encode_it():
         storages.make_storage(url)
     assert "S3c" not in str(error.value) and "retPW" not in str(error.value)
     check_url("postgresql://alice:S3c%40retPW@127.0.0.1/optuna")  # encoded: fine
+    check_url("postgresql://alice:S3cretPW@127.0.0.1/optuna?options=a@b")  # a '@' after the host: fine
 
 
 def test_case1_the_url_from_an_environment_variable_or_a_file(tmp_path, monkeypatch):

@@ -32,14 +32,17 @@ def _userinfo_end(url: str) -> tuple[int, int]:
     """
     ``(start, end)`` of the user information (``user:password``) of a URL, or of a URL whose scheme is missing
     (``user:password@host/db``); ``end`` is the position of the last ``@`` before the path, -1 if there is none.
+    A password with an unencoded ``@`` stays in the user information (and is masked whole).
     """
     start = url.find("://")
     start = 0 if start < 0 else start + 3
     rest = url[start:]
-    if rest.startswith("/"):  # sqlite:///path: no host, no user
+    first = rest.find("@")
+    if rest.startswith("/") or first < 0:  # sqlite:///path: no host, no user
         return start, -1
-    end = rest.rfind("@")
-    return start, (-1 if end < 0 else start + end)
+    # The host part ends at the first '/' or '?' after the first '@' (a '@' in the path or query is not a separator)
+    ends = [at for at in (rest.find("/", first), rest.find("?", first)) if at >= 0]
+    return start, start + rest.rfind("@", 0, min(ends) if ends else len(rest))
 
 
 def mask_url(storage: str) -> str:
