@@ -4,8 +4,8 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch as th
-from sb3_contrib import QRDQN
-from stable_baselines3 import DQN, PPO, SAC, TD3
+from sb3_contrib import QRDQN, TQC, CrossQ
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
 import sb3_spiking  # noqa: F401
@@ -13,14 +13,19 @@ from sb3_spiking.export import to_onnx, to_torchscript
 from tests.envs_for_tests import image_env
 
 BATCHES = (1, 2, 3, 7)
+OFF_POLICY = (SAC, TD3, DDPG, TQC, CrossQ)
+CNN = "SpikingCnnPolicy"
 
 
 def make(algo, policy: str, **kwargs):
-    image = policy == "SpikingCnnPolicy"
-    continuous = kwargs.pop("continuous", False) or algo in (SAC, TD3)
+    image = policy == CNN
+    continuous = kwargs.pop("continuous", False) or algo in OFF_POLICY
     env = image_env(discrete=not continuous) if image else ("Pendulum-v1" if continuous else "CartPole-v1")
-    extra = dict(n_steps=16, batch_size=16) if algo is PPO else dict(buffer_size=200, learning_starts=16, batch_size=16)
-    if algo in (SAC, TD3) and image:
+    if algo in (PPO, A2C):
+        extra = dict(n_steps=16, batch_size=16) if algo is PPO else dict(n_steps=16)
+    else:
+        extra = dict(buffer_size=200, learning_starts=16, batch_size=16)
+    if algo in OFF_POLICY and image:
         extra["policy_kwargs"] = dict(T=2, net_arch=[8])
     else:
         extra["policy_kwargs"] = dict(T=2) if image else dict(T=2, net_arch=[8])
@@ -51,8 +56,11 @@ def check_every_batch(model, tmp_path) -> None:
             np.testing.assert_allclose(onnx, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("algo", [DQN, QRDQN, PPO, SAC, TD3])
-@pytest.mark.parametrize("policy", ["SpikingMlpPolicy", "SpikingCnnPolicy"])
+@pytest.mark.parametrize(
+    "algo, policy",
+    [(algo, policy) for algo in (DQN, QRDQN, A2C, PPO, SAC, TD3, DDPG, TQC) for policy in ("SpikingMlpPolicy", CNN)]
+    + [(CrossQ, "SpikingMlpPolicy")],  # CrossQ has no CnnPolicy
+)
 def test_case5_exports_take_every_batch_size(tmp_path, algo, policy):
     model = make(algo, policy)
     obs = np.stack([model.observation_space.sample() for _ in range(3)])
