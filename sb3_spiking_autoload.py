@@ -134,11 +134,24 @@ def _is_override(word: str) -> bool:
 
 
 def _as_param(word: str, namespace: dict) -> str:
-    """``key=value`` as rl-zoo3's ``key:value``: the value as written if rl-zoo3 can evaluate it, else as a string."""
+    """
+    ``key=value`` as rl-zoo3's ``key:value``: the value as written if it is a Python expression whose names all
+    exist where rl-zoo3 evaluates it (``namespace``, builtins), else as a string. Decided from the syntax alone:
+    the value is evaluated once, by rl-zoo3, as a ``-params`` value is.
+    """
+    import ast
+    import builtins
+
     key, _, value = word.partition("=")
     try:
-        eval(value, dict(namespace))
-    except Exception:
+        tree = ast.parse(value.strip(), mode="eval")
+    except SyntaxError:
+        return f"{key}:{value!r}"
+    nodes = list(ast.walk(tree))
+    bound = {node.arg for node in nodes if isinstance(node, ast.arg)}  # lambda arguments, comprehension targets
+    bound |= {node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    names = {node.id for node in nodes if isinstance(node, ast.Name)} - bound
+    if any(name not in namespace and not hasattr(builtins, name) for name in names):
         value = repr(value)
     return f"{key}:{value}"
 

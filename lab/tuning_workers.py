@@ -54,9 +54,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+# The workers read the storage URL from this environment variable: a password stays off their command lines (ps)
+STORAGE_VAR = "SB3_SPIKING_WORKERS_STORAGE"
+STORAGE_REF = f"env:{STORAGE_VAR}"
+
+
 def tuner_command(args: argparse.Namespace, *extra: str) -> list[str]:
     command = [sys.executable, "-m", "sb3_spiking.tuning", "--algo", "a2c", "--env", "CartPole-v1", "--no-tune-algo"]
-    command += ["--storage", args.storage, "--study-name", args.study_name, "--n-timesteps", str(args.steps)]
+    command += ["--storage", STORAGE_REF, "--study-name", args.study_name, "--n-timesteps", str(args.steps)]
     command += ["--n-evaluations", "1", "--eval-episodes", "2", "--pruner", "none", "--no-progress"]
     command += ["--hyperparams", "n_steps=16", "--policy-kwargs", "{'net_arch': [16]}"]
     return [*command, *extra]
@@ -66,7 +71,7 @@ def zoo_command(args: argparse.Namespace, folder: Path) -> list[str]:
     conf = folder / "a2c.yml"
     conf.write_text(ZOO_YML.format(steps=args.steps))
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "a2c", "--env", "CartPole-v1", "-conf", str(conf)]
-    command += ["-f", str(folder / "logs"), "-optimize", "--storage", args.storage, "--study-name", args.study_name]
+    command += ["-f", str(folder / "logs"), "-optimize", "--storage", STORAGE_REF, "--study-name", args.study_name]
     command += ["--n-evaluations", "1", "--eval-episodes", "2", "--pruner", "none", "--no-optim-plots", "-n", str(args.steps)]
     return command
 
@@ -122,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
         for key, value in summarize(study, args.trials).items():
             print(f"{key}: {value}")
         return
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **{STORAGE_VAR: args.storage})
     folder = Path(tempfile.mkdtemp(prefix="tuning-workers-"))
     start = time.monotonic()
     create = tuner_command(args, "--create-only", "--max-trials", str(args.trials))

@@ -9,7 +9,8 @@ reported as medians and ratios, so that a noisy, shared machine slows every cont
   and acting (greedy action of a batch of 1 and of 8, under ``torch.inference_mode``), for each T and decoder;
 - the peak memory of a training step;
 - the spiking MLP against SB3's MlpPolicy on CartPole-sized input;
-- end-to-end ``DQN.learn`` env steps/s on Breakout with a small replay buffer.
+- end-to-end ``DQN.learn`` env steps/s on Breakout with a small replay buffer;
+- the readout's time and peak memory at T = 8, 4000, 20000 beside a T x T integrator (``scripts/readout_cost.py``).
 
 Run ``python scripts/benchmark.py`` (about 10 minutes on 2 CPU cores; writes docs/results/benchmark.json) or ``--quick``
 (under a minute). It runs on CUDA when available (``--device``) and says whether SpikingJelly's native CUDA neuron
@@ -30,6 +31,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import readout_cost  # scripts/readout_cost.py, beside this script
 import torch as th
 from gymnasium import spaces
 from spikingjelly.activation_based import functional as sj_functional
@@ -366,9 +368,12 @@ def main() -> None:
     print("Timing DQN.learn on Breakout...", flush=True)
     learn = learn_rates(args, device)
     print("Timing the SAC / TD3 updates...", flush=True)
+    print("Timing the readout against T...", flush=True)
+    readout = readout_cost.rows([8, 1000] if args.quick else [8, 4000, 20000], 1000 if args.quick else 4000)
     with contextlib.redirect_stdout(io.StringIO()) as report:
         print_report(args, device, cnn, mlp, learn)
         print("\n" + off_policy_report(args, device), end="")
+        print("\n### " + readout_cost.format_rows(readout))
     print(report.getvalue(), end="")
     command = f"python {' '.join(sys.argv)}"
     print(f"\nCommand: {command}  ({time.perf_counter() - start:.0f} s; at the end: {load()})")
@@ -376,7 +381,7 @@ def main() -> None:
         processor = platform.processor() or platform.machine()
         machine = dict(cpus=os.cpu_count(), processor=processor, threads=th.get_num_threads(), load=load())
         results = dict(command=command, torch=th.__version__, machine=machine, device=str(device), args=vars(args))
-        results.update(cnn=cnn, mlp=mlp, learn=learn, report=report.getvalue())
+        results.update(cnn=cnn, mlp=mlp, learn=learn, readout=readout, report=report.getvalue())
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as file:
             json.dump(results, file, indent=1)

@@ -40,6 +40,8 @@ def test_benchmark_quick_runs(tmp_path):
     assert [row["T"] for row in saved["cnn"]] == [4] and saved["learn"]["ours"] > 0
     assert saved["report"] in result.stdout and "| 4 | max-mem |" in saved["report"]
     assert "### SAC / TD3 update step" in saved["report"] and "| SAC |" in saved["report"]
+    assert "### Readout (max-mem" in saved["report"] and [row["T"] for row in saved["readout"]] == [8, 1000]
+    assert all(row["quadratic"] is not None for row in saved["readout"])  # side by side with the T x T matrix
 
 
 def test_benchmark_help():

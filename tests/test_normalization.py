@@ -40,21 +40,6 @@ def test_batches_merge_into_the_statistics_of_all_samples():
     assert float(norm.running_count) == len(every)
 
 
-def test_a_state_dict_saved_without_it_loads_as_the_identity():
-    norm = RunningNorm(2)
-    state = th.nn.Sequential(th.nn.Linear(2, 2))  # a network saved before the layer existed
-    net = th.nn.Sequential(norm, th.nn.Linear(2, 2))
-    missing = net.load_state_dict({f"1.{k}": v for k, v in state[0].state_dict().items()}, strict=True)
-    assert not missing.missing_keys and not missing.unexpected_keys
-    x = th.tensor([[5.0, -7.0], [1.0, 2.0]])
-    net.train()
-    np.testing.assert_array_equal(norm(x).numpy(), x.numpy())
-    assert bool(norm.frozen) and float(norm.running_count) == 0  # training does not start normalising it
-    reloaded = RunningNorm(2)
-    reloaded.load_state_dict(norm.state_dict())
-    assert bool(reloaded.frozen)  # and saving it again keeps it that way
-
-
 def test_where_the_policies_normalise():
     dqn = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[16]))
     assert isinstance(dqn.policy.q_net.q_net[0], RunningNorm)

@@ -188,3 +188,18 @@ def test_users_command_trains_and_enjoys_a_proxy_target_td3(tmp_path):
     result = subprocess.run(enjoy, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Episode Length 200" in result.stdout
+
+
+def test_case8_overrides_are_evaluated_once_by_rl_zoo3(monkeypatch):
+    """Issue 21, case 8: a ``-P key=value`` value is evaluated once, by rl-zoo3's ``-params`` action, as rl-zoo3 does."""
+    calls = []
+    monkeypatch.setattr(zoo_utils, "count_evaluations", lambda: calls.append(1) or len(calls), raising=False)
+    argv = progress_overrides(["-P", "n_timesteps=count_evaluations()", "policy=Spiking(CnnPolicy)"], ZOO)
+    assert calls == []  # deciding how to pass it on evaluates nothing
+    assert argv == ["-P", "-params", "n_timesteps:count_evaluations()", "policy:'Spiking(CnnPolicy)'"]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-P", "--progress", action="store_true")
+    parser.add_argument("-params", "--hyperparams", type=str, nargs="+", action=zoo_utils.StoreDict)
+    assert parser.parse_args(argv).hyperparams == {"n_timesteps": 1, "policy": "Spiking(CnnPolicy)"}
+    assert calls == [1]
+    assert progress_overrides(["-P", "f=lambda x: [y for y in x]"], ZOO) == ["-P", "-params", "f:lambda x: [y for y in x]"]

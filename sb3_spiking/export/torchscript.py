@@ -7,12 +7,14 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from spikingjelly.activation_based import base as sj_base
 from spikingjelly.activation_based import neuron as sj_neuron
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import BasePolicy
 from torch import nn
 
@@ -60,13 +62,52 @@ class UnrolledNeuron(nn.Module):
         return th.stack(spikes)
 
 
+class FoldTime(nn.Module):
+    """
+    A SpikingJelly stateless layer in multi-step mode (``layer.Conv2d``, ``layer.Flatten``...) as its single-step
+    self on ``[T * B, ...]``, unfolded back to ``[T, B, ...]`` with the batch left free (``-1``), so that an exported
+    graph takes any batch size (SpikingJelly's own folding writes the traced batch size into the graph).
+
+    :param layer: The multi-step layer (switched to single-step mode: pass a copy)
+    """
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        layer.step_mode = "s"
+        self.layer = layer
+
+    def forward(self, x_seq: th.Tensor) -> th.Tensor:
+        y = self.layer(x_seq.flatten(0, 1))
+        return y.view(x_seq.shape[0], -1, *y.shape[1:])
+
+
 def _unroll(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
         if isinstance(child, sj_neuron.BaseNode):
             setattr(module, name, UnrolledNeuron(child))
+        elif isinstance(child, sj_base.StepModule) and getattr(child, "step_mode", "s") == "m":
+            setattr(module, name, FoldTime(child))
         else:
             _unroll(child)
     return module
+
+
+def _copy_without_noise(policy: BasePolicy) -> BasePolicy:
+    """
+    A deep copy of the policy whose action distributions keep no sampled tensor: gSDE (``use_sde=True``) keeps
+    its last exploration matrices and distribution, tensors of an autograd graph that ``copy.deepcopy`` refuses,
+    and that the deterministic action does not read.
+    """
+    memo: dict[int, Any] = {}
+    for module in policy.modules():
+        for value in vars(module).values():
+            if isinstance(value, Distribution) and id(value) not in memo:
+                bare = copy.copy(value)
+                for name, attribute in vars(value).items():
+                    if isinstance(attribute, (th.Tensor, th.distributions.Distribution)):
+                        setattr(bare, name, None)
+                memo[id(value)] = bare
+    return copy.deepcopy(policy, memo)
 
 
 class DeterministicActor(nn.Module):
@@ -81,7 +122,7 @@ class DeterministicActor(nn.Module):
 
     def __init__(self, policy: BasePolicy) -> None:
         super().__init__()
-        self.policy = _unroll(copy.deepcopy(policy)).eval()
+        self.policy = _unroll(_copy_without_noise(policy)).eval()
         space = policy.action_space
         self.box = isinstance(space, spaces.Box)
         self.squash = bool(getattr(policy, "squash_output", False))

@@ -4,6 +4,7 @@ without autograd), and the spiking actor-critic that A2C, PPO, TRPO and Maskable
 """
 
 import json
+import numbers
 from typing import Any
 
 import gymnasium as gym
@@ -28,6 +29,58 @@ from sb3_spiking.snn import (
 
 #: The buffer of a spiking policy's state dict that records its resolved knobs (JSON bytes, see ``resolved_knobs``)
 KNOBS_BUFFER = "spiking_knobs"
+
+
+def check_net_arch(net_arch: Any) -> None:
+    """
+    A ``ValueError`` unless ``net_arch`` is None, a list of layer sizes (integers >= 1) or a dict of such lists
+    (``pi`` / ``vf`` for actor-critic, ``pi`` / ``qf`` for the off-policy algorithms), as SB3 takes it.
+
+    :param net_arch: The ``net_arch`` keyword of a spiking policy
+    """
+    if net_arch is None:
+        return
+    usage = "a list of layer sizes (e.g. [64, 64]) or a dict of them (e.g. dict(pi=[64, 64], vf=[64, 64]))"
+    if isinstance(net_arch, dict):
+        unknown = sorted(set(net_arch) - {"pi", "vf", "qf"}, key=str)
+        if unknown:
+            raise ValueError(f"Unknown net_arch key(s) {unknown}: valid keys are 'pi', 'vf' and 'qf'")
+        lists = {f"net_arch[{key!r}]": value for key, value in net_arch.items()}
+    else:
+        lists = {"net_arch": net_arch}
+    for name, sizes in lists.items():
+        if not isinstance(sizes, (list, tuple)):
+            raise ValueError(f"{name} must be {usage}, got {sizes!r}")
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+                raise ValueError(f"{name} must hold layer sizes that are integers >= 1, got {size!r} in {sizes!r}")
+
+
+def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
+    """
+    Forward pre-hook of the features extractors: a ``ValueError`` naming the observation (batch index, key of a
+    Dict observation) when it holds a NaN or an infinite value. A spiking network would turn it into plausible
+    actions or, in training, into NaN weights, without an error. Skipped while exporting (tracing).
+    """
+    if th.jit.is_tracing() or th.onnx.is_in_onnx_export() or not args:
+        return
+    observations = args[0]
+    items = observations.items() if isinstance(observations, dict) else [(None, observations)]
+    for key, value in items:
+        if not isinstance(value, th.Tensor) or not value.is_floating_point():
+            continue
+        finite = th.isfinite(value)
+        if bool(finite.all()):
+            continue
+        bad = (~finite).reshape(len(value), -1).any(dim=1) if value.dim() > 0 else ~finite.view(1)
+        rows = bad.nonzero().flatten().tolist()
+        where = f"observation key {key!r}, " if key is not None else ""
+        kinds = " and ".join(kind for kind, found in (("NaN", value.isnan().any()), ("inf", value.isinf().any())) if found)
+        raise ValueError(
+            f"The observation holds {kinds} values ({where}batch index {rows[:10]}): spiking policies need finite "
+            "observations. Find where they come from with stable_baselines3.common.vec_env.VecCheckNan, or replace "
+            "them before they reach the policy (e.g. numpy.nan_to_num, or clip them with VecNormalize)."
+        )
 
 
 class SpikingPolicyMixin:
@@ -65,6 +118,7 @@ class SpikingPolicyMixin:
                 "Spiking policies take no activation_fn: their activations are spiking neurons, "
                 "chosen with neuron='if', 'lif' or 'plif'."
             )
+        check_net_arch(kwargs.get("net_arch"))
         self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder, neuron=self.default_neuron)
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
         if self.spiking.action_readout != "linear" and not self.population_action_readout:
@@ -89,11 +143,32 @@ class SpikingPolicyMixin:
         # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved knobs: the state dict records them
         knobs = json.dumps(self.resolved_knobs(), sort_keys=True).encode()
         self.register_buffer(KNOBS_BUFFER, th.tensor(list(knobs), dtype=th.uint8))  # type: ignore[attr-defined]
+        # Evaluation mode until an algorithm's train() asks for training mode: a fresh or loaded policy called
+        # directly (``model.q_net(obs)``, an export) leaves its statistics as they are
+        self.set_training_mode(False)  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """
+        :meth:`torch.nn.Module.load_state_dict`, all or nothing: a state dict that does not fit (missing or unexpected
+        keys, another shape, knobs that differ) raises and leaves every parameter and buffer as it was (PyTorch alone
+        would have copied the entries that fit). SB3's ``set_parameters`` and ``load`` call it.
+        """
+        before = {name: tensor.detach().clone() for name, tensor in super().state_dict().items()}  # type: ignore[misc]
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)  # type: ignore[misc]
+        except Exception:
+            super().load_state_dict(before, strict=False)  # type: ignore[misc]
+            raise
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
-        """Helper method to create a features extractor, spiking ones with the policy's spiking knobs."""
+        """
+        Helper method to create a features extractor, spiking ones with the policy's spiking knobs. It refuses
+        observations with a NaN or an infinite value (:func:`check_finite_observation`), in ``predict`` as in training.
+        """
         kwargs = spiking_extractor_kwargs(self.features_extractor_class, self.features_extractor_kwargs, self.spiking)
-        return self.features_extractor_class(self.observation_space, **kwargs)
+        extractor = self.features_extractor_class(self.observation_space, **kwargs)
+        extractor.register_forward_pre_hook(check_finite_observation)
+        return extractor
 
     def _predict(self, *args: Any, **kwargs: Any) -> th.Tensor:
         # Acting needs no autograd at all (SB3's predict() turns the result into numpy)
@@ -118,7 +193,11 @@ class SpikingPolicyMixin:
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         key = prefix + KNOBS_BUFFER
         if key in state_dict:
-            saved, built = json.loads(bytes(state_dict[key].tolist()).decode()), self.resolved_knobs()
+            try:
+                saved = json.loads(bytes(state_dict[key].tolist()).decode())
+            except (UnicodeDecodeError, ValueError) as error:
+                raise ValueError(f"The state dict's {key!r} is not a record of spiking knobs (a damaged file?)") from error
+            built = self.resolved_knobs()
             changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
             if changed:
                 raise ValueError(

@@ -19,7 +19,6 @@ from sb3_spiking.snn import (
     spiking_head,
     spiking_mlp,
     spiking_mlp_output_dim,
-    with_norm_first,
 )
 
 
@@ -41,9 +40,9 @@ class SpikingTD3Actor(Actor):
         if spiking.action_readout == "population":
             hidden = spiking_mlp(features_dim, net_arch, spiking, **encoded)
             readout = PopulationReadout(spiking_mlp_output_dim(features_dim, net_arch, spiking), action_dim, spiking)
-            self.mu = with_norm_first([*hidden, readout, nn.Tanh()])
+            self.mu = nn.Sequential(*hidden, readout, nn.Tanh())
         else:
-            self.mu = with_norm_first([*spiking_head(features_dim, action_dim, net_arch, spiking, **encoded), nn.Tanh()])
+            self.mu = nn.Sequential(*spiking_head(features_dim, action_dim, net_arch, spiking, **encoded), nn.Tanh())
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

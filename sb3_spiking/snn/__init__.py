@@ -19,7 +19,7 @@ from sb3_spiking.snn.extractors import (
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp, spiking_mlp_output_dim
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
-from sb3_spiking.snn.normalization import RunningNorm, with_norm_first
+from sb3_spiking.snn.normalization import RunningNorm
 from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel
 from sb3_spiking.snn.small_cnn import SpikingSmallCNN
 
@@ -53,5 +53,4 @@ __all__ = [
     "spiking_mlp",
     "spiking_mlp_output_dim",
     "time_major",
-    "with_norm_first",
 ]

@@ -6,6 +6,7 @@ pass them as plain keywords (``policy_kwargs=dict(T=8, neuron="lif")``), and sav
 """
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
@@ -20,9 +21,41 @@ RESETS = ("hard", "soft")
 
 
 def choice(kind: str, value: Any, choices: Any) -> str:
-    """``value`` if it is one of ``choices``, else a ``ValueError`` that lists them."""
-    if value not in choices:
+    """``value`` if it is one of ``choices`` (strings), else a ``ValueError`` that lists them."""
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"Unknown {kind} {value!r}: valid choices are {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def number(name: str, value: Any, low: float, low_included: bool, doc: str) -> float:
+    """
+    ``value`` if it is a finite real number (not a bool, not a string) above ``low``, else a ``ValueError``
+    naming the knob and its valid range.
+
+    :param name: The knob's name
+    :param value: Its value
+    :param low: The lower bound
+    :param low_included: Whether ``low`` itself is valid
+    :param doc: What the knob is, for the message
+    """
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (valid and (value >= low if low_included else value > low)):
+        bound = f"{'>=' if low_included else '>'} {low:g}"
+        raise ValueError(f"{name} must be {bound}, a finite number ({doc}); got {value!r}")
+    return value
+
+
+def integer(name: str, value: Any, low: int, doc: str) -> int:
+    """``value`` if it is an integer (not a bool) >= ``low``, else a ``ValueError`` naming the knob."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low} ({doc}); got {value!r}")
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """``value`` if it is True or False, else a ``ValueError`` naming the knob."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
 
 
@@ -48,8 +81,8 @@ class SpikingConfig:
         with learnable centres and widths per observation dimension, see
         :class:`~sb3_spiking.snn.encoders.PopulationEncoder`, then the linear layer)
     :param input_norm: Whether vector observations are standardised inside the network before they reach the
-        encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in training
-        mode, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
+        encoder, with running statistics (:class:`~sb3_spiking.snn.normalization.RunningNorm`, updated in gradient
+        steps only, saved with the model): leaky neurons fed by observations on small scales stay silent without it.
         Applies where the features extractor passes raw vectors on (``FlattenExtractor``, Dict without images)
     :param input_clip: Bound of the standardised observations (``input_norm``): each dimension is clipped to
         ``[-input_clip, input_clip]``, as SB3's ``VecNormalize`` clips at ``clip_obs``, so that a state far from
@@ -79,33 +112,22 @@ class SpikingConfig:
     action_readout: str = "linear"
 
     def __post_init__(self) -> None:
-        if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1:
-            raise ValueError(f"T must be an integer >= 1 (number of simulation steps), got {self.T!r}")
+        integer("T", self.T, 1, "number of simulation steps")
         choice("neuron", self.neuron, NEURONS)
+        # Checked whatever the neuron: a saved value is a value that a later change of neuron would use
+        number("tau", self.tau, 1.0, False, "membrane time constant of LIF / PLIF neurons")
         choice("surrogate", self.surrogate, SURROGATES)
+        number("v_threshold", self.v_threshold, 0.0, False, "firing threshold")
+        flag("detach_reset", self.detach_reset)
         choice("decoder", self.decoder, DECODERS)
-        if self.neuron in ("lif", "plif") and not float(self.tau) > 1.0:
-            raise ValueError(f"tau must be > 1 for the {self.neuron!r} neuron (membrane time constant), got {self.tau!r}")
-        if not float(self.v_threshold) > 0.0:
-            raise ValueError(f"v_threshold must be > 0, got {self.v_threshold!r}")
-        if not float(self.decoder_tau) >= 1.0:
-            raise ValueError(f"decoder_tau must be >= 1 (time constant of the non-spiking readout), got {self.decoder_tau!r}")
+        number("decoder_tau", self.decoder_tau, 1.0, True, "time constant of the non-spiking readout")
         choice("reset", self.reset, RESETS)
-        if self.input_clip is not None and not (
-            isinstance(self.input_clip, (int, float))
-            and not isinstance(self.input_clip, bool)
-            and 0 < self.input_clip < math.inf
-        ):
-            raise ValueError(
-                f"input_clip must be None or a finite number > 0 (bound of the standardised inputs), got {self.input_clip!r}"
-            )
+        if self.input_clip is not None:
+            number("input_clip", self.input_clip, 0.0, False, "bound of the standardised inputs, or None for no clipping")
         choice("encoder", self.encoder, ENCODERS)
+        flag("input_norm", self.input_norm)
+        integer("pop_size", self.pop_size, 1, "neurons per dimension")
         choice("action_readout", self.action_readout, ACTION_READOUTS)
-        if isinstance(self.pop_size, bool) or not isinstance(self.pop_size, int) or self.pop_size < 1:
-            raise ValueError(f"pop_size must be an integer >= 1 (neurons per dimension), got {self.pop_size!r}")
-        for name in ("detach_reset", "input_norm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @classmethod
     def knobs(cls) -> tuple[str, ...]:

@@ -124,6 +124,12 @@ class SpikingCombinedExtractor(SpikingFeaturesExtractor):
             else:
                 extractors[key] = nn.Flatten()
                 total_size += get_flattened_obs_dim(subspace)
+        if self.has_images and self.spiking.encoder == "population":
+            images = [key for key, extractor in extractors.items() if isinstance(extractor, SpikingNatureCNN)]
+            raise ValueError(
+                f"encoder='population' reads vector observations; the image key(s) {images} go through a spiking CNN "
+                "that encodes images itself: use encoder='linear' with SpikingMultiInputPolicy"
+            )
         self.extractors = nn.ModuleDict(extractors)
         self._features_dim = total_size
 

@@ -16,7 +16,7 @@ from torch import nn
 from sb3_spiking.snn.config import SpikingConfig
 from sb3_spiking.snn.encoders import Bounds, PopulationEncoder, time_major
 from sb3_spiking.snn.initialization import spiking_init_
-from sb3_spiking.snn.normalization import NORMALISED_RANGE, RunningNorm, with_norm_first
+from sb3_spiking.snn.normalization import NORMALISED_RANGE, RunningNorm
 from sb3_spiking.snn.readout import NonSpikingReadout
 
 
@@ -81,7 +81,7 @@ def spiking_mlp(
         last_dim = size
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
-    return spiking_init_(with_norm_first(modules), spiking.v_threshold)
+    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
 
 
 def encoded_dim(input_dim: int, spiking: SpikingConfig) -> int:
@@ -161,4 +161,4 @@ def spiking_head(
     hidden = spiking_mlp(input_dim, net_arch, spiking, input_bounds, raw_input)
     last_dim = spiking_mlp_output_dim(input_dim, net_arch, spiking)
     readout = NonSpikingReadout(nn.Linear(last_dim, output_dim), spiking.T, spiking.decoder, spiking.decoder_tau)
-    return with_norm_first([*hidden, readout])
+    return nn.Sequential(*hidden, readout)

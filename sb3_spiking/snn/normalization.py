@@ -3,12 +3,12 @@ Observation normalisation inside the network, for spiking layers fed by raw vect
 
 A leaky neuron only fires when its input current stays above the threshold; observations on small scales
 (CartPole's angle, MountainCar's velocity) give currents that leak away first, and whole layers stay silent
-(``docs/leaky_diagnosis.md``). :class:`RunningNorm` standardises each observation dimension with running
+(``lab/leaky_diagnosis.md``). :class:`RunningNorm` standardises each observation dimension with running
 statistics, as SB3's ``VecNormalize`` does in the environment, but inside the policy: the statistics are saved with
 the model (no separate file to keep next to it), the rl-zoo3 hyperparameters stay as tuned, and exports include it.
 """
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch as th
 from torch import nn
@@ -18,15 +18,18 @@ NORMALISED_RANGE = (-2.0, 2.0)  # where a population encoder's centres start on 
 
 class RunningNorm(nn.Module):
     """
-    ``(x - mean) / sqrt(var + eps)`` per feature, with the mean and variance of every batch seen in training mode
-    (all batches weighted by their size, as SB3's ``RunningMeanStd``). In evaluation mode (rollouts, ``predict``)
-    the statistics are only read, so the policy stays a pure function of its input there.
+    ``(x - mean) / sqrt(var + eps)`` per feature, with the mean and variance of every batch seen in gradient steps
+    (all batches weighted by their size, as SB3's ``RunningMeanStd``).
+
+    The statistics change only on a forward pass in training mode with autograd recording, which is where SB3's
+    algorithms compute their losses (``train()``: ``policy.set_training_mode(True)``, then the online networks
+    with gradients; targets and next observations under ``th.no_grad()``). Rollouts and ``predict`` (evaluation
+    mode), target networks, exports and any call under ``th.no_grad()`` only read them, so the policy stays a pure
+    function of its input there. A batch with a NaN or an infinite value never enters the statistics, and the
+    update is computed in float64, so that huge observations (``1e20``) give a finite variance.
 
     The buffers are named ``running_*`` so that SB3 copies them to target networks together with the weights, as
     it does for batch-norm statistics (DQN, SAC, TD3).
-
-    A state dict without these buffers (a model saved before this layer existed) loads with the layer frozen at the
-    identity: the loaded network computes exactly what it computed when it was saved.
 
     :param num_features: Number of features (observation dimensions)
     :param eps: Added to the variance before the square root
@@ -41,23 +44,34 @@ class RunningNorm(nn.Module):
         self.register_buffer("running_mean", th.zeros(num_features))
         self.register_buffer("running_var", th.ones(num_features))
         self.register_buffer("running_count", th.zeros(()))
-        self.register_buffer("frozen", th.tensor(False))
 
     @th.no_grad()
-    def update(self, x: th.Tensor) -> None:
-        """Merge the mean and variance of a batch ``[B, num_features]`` into the running statistics."""
-        batch_count = x.shape[0]
-        if batch_count == 0:
-            return
-        batch_mean = x.mean(dim=0)
-        batch_var = x.var(dim=0, unbiased=False)
-        count = self.running_count
+    def update(self, x: th.Tensor) -> bool:
+        """
+        Merge the mean and variance of a batch ``[B, num_features]`` into the running statistics (Chan et al.'s
+        parallel update, in float64).
+
+        :param x: The batch
+        :return: Whether it was merged: an empty batch, or one with a NaN or an infinite value, is left out
+        """
+        if x.shape[0] == 0 or not bool(th.isfinite(x).all()):
+            return False
+        batch = x.to(th.float64)
+        batch_count = batch.shape[0]
+        batch_mean = batch.mean(dim=0)
+        batch_var = batch.var(dim=0, unbiased=False)
+        mean, var = self.running_mean.to(th.float64), self.running_var.to(th.float64)
+        count = float(self.running_count)
         total = count + batch_count
-        delta = batch_mean - self.running_mean
-        m2 = self.running_var * count + batch_var * batch_count + delta.square() * count * batch_count / total
-        self.running_mean.add_(delta * batch_count / total)
-        self.running_var.copy_(m2 / total)
-        self.running_count.copy_(total)
+        delta = batch_mean - mean
+        new_mean = mean + delta * (batch_count / total)
+        # Each term stays finite in float64 for any float32 input (|x| < 3.4e38 gives squares below 1.2e77)
+        new_var = var * (count / total) + batch_var * (batch_count / total) + delta.square() * (count * batch_count / total**2)
+        limit = th.finfo(self.running_var.dtype).max
+        self.running_mean.copy_(new_mean)
+        self.running_var.copy_(new_var.clamp(max=limit))
+        self.running_count.fill_(total)
+        return True
 
     def scale_and_shift(self) -> tuple[th.Tensor, th.Tensor]:
         """``(scale, shift)`` with ``forward(x) == x * scale + shift`` (the affine map that exports write)."""
@@ -67,42 +81,10 @@ class RunningNorm(nn.Module):
     def forward(self, x: th.Tensor) -> th.Tensor:
         if x.dim() != 2:
             raise ValueError(f"RunningNorm reads vector features [B, F], got a tensor of shape {tuple(x.shape)}")
-        if self.training and not bool(self.frozen):
+        if self.training and th.is_grad_enabled():
             self.update(x.detach())
         x = (x - self.running_mean) * th.rsqrt(self.running_var + self.eps)
         return x if self.clip is None else x.clamp(-self.clip, self.clip)
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
-        if not any(key.startswith(prefix) for key in state_dict):
-            # Saved before the layer existed: keep the saved network's function
-            self.running_mean.zero_()
-            self.running_var.fill_(1.0)
-            self.running_count.zero_()
-            self.frozen.fill_(True)
-            return
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}" + ("" if self.clip is None else f", clip={self.clip}")
-
-
-def _shift_keys_saved_without_norm(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-    """Load-state-dict pre-hook: renumber the layers of a state dict saved before the normalisation was inserted."""
-    own = [key for key in state_dict if key.startswith(prefix)]
-    if not own or any(key.startswith(f"{prefix}0.running_") for key in own):
-        return
-    for key in sorted(own, key=lambda k: -int(k[len(prefix) :].split(".", 1)[0])):
-        index, rest = key[len(prefix) :].split(".", 1)
-        state_dict[f"{prefix}{int(index) + 1}.{rest}"] = state_dict.pop(key)
-
-
-def with_norm_first(modules: list[nn.Module]) -> nn.Sequential:
-    """
-    ``nn.Sequential(*modules)``; when it starts with a :class:`RunningNorm`, a state dict saved before the
-    normalisation existed (its layers numbered from 0 without it) still loads: its layers are renumbered and the
-    normalisation loads as the identity (see :class:`RunningNorm`).
-    """
-    sequential = nn.Sequential(*modules)
-    if modules and isinstance(modules[0], RunningNorm):
-        sequential.register_load_state_dict_pre_hook(_shift_keys_saved_without_norm)
-    return sequential

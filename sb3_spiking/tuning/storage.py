@@ -21,6 +21,7 @@ import socket
 import time
 import warnings
 from collections import Counter
+from datetime import datetime
 from typing import Any, Callable, Optional
 
 import optuna
@@ -29,6 +30,8 @@ from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
+
+from sb3_spiking.tuning.urls import check_url, mask_url, redact, resolve_storage, secrets_of
 
 # The study user attribute holding the settings of a study made by :func:`create_study`
 SETTINGS_ATTR = "sb3_spiking"
@@ -78,7 +81,35 @@ class _QueuedStorageMixin:
         return super().create_new_trial(study_id, template_trial)  # type: ignore[misc]
 
 
-class QueuedRDBStorage(_QueuedStorageMixin, optuna.storages.RDBStorage):
+class _AtomicStartRDBStorage(optuna.storages.RDBStorage):
+    """
+    :class:`~optuna.storages.RDBStorage` whose WAITING -> RUNNING transition is one conditional ``UPDATE``: of
+    workers that start the same waiting trial at once, exactly one gets it. Optuna reads the state and then writes
+    it, under a row lock that SQLite does not have, so two SQLite workers could both start a trial, and the one
+    that finished second crashed (``Cannot tell a COMPLETE trial``).
+    """
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Optional[Any] = None) -> bool:
+        if state != TrialState.RUNNING or values is not None:
+            return super().set_trial_state_values(trial_id, state, values)
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session) as session:
+            started = (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.trial_id == trial_id, models.TrialModel.state == TrialState.WAITING)
+                .update({models.TrialModel.state: TrialState.RUNNING}, synchronize_session=False)
+            )
+            if started:  # the trial is this worker's now, in the same transaction
+                models.TrialModel.find_or_raise_by_id(trial_id, session).datetime_start = datetime.now()
+        if started:
+            return True
+        self.check_trial_is_updatable(trial_id, self.get_trial(trial_id).state)  # finished: UpdateFinishedTrialError
+        return False  # another worker started it
+
+
+class QueuedRDBStorage(_QueuedStorageMixin, _AtomicStartRDBStorage):
     """:class:`~optuna.storages.RDBStorage` that runs the studies of fixed size only from their queue."""
 
     def _create_new_trial(self, study_id: int, template_trial: Optional[optuna.trial.FrozenTrial] = None) -> Any:
@@ -103,16 +134,6 @@ def normalize_url(storage: str) -> str:
     return storage
 
 
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
 def make_storage(
     storage: str,
     heartbeat_interval: Optional[int] = HEARTBEAT_INTERVAL,
@@ -120,20 +141,31 @@ def make_storage(
     max_retry: Optional[int] = MAX_RETRY,
 ) -> BaseStorage:
     """
-    An Optuna storage from a command-line value; an unreachable or malformed one raises a one-line ValueError.
+    An Optuna storage from a command-line value; an unreachable or malformed one raises a one-line ValueError
+    that shows the value with its password masked (:func:`~sb3_spiking.tuning.urls.mask_url`).
 
-    :param storage: A path ending in ``.log`` (journal file), another path (SQLite file) or an Optuna storage URL
+    :param storage: A path ending in ``.log`` (journal file), another path (SQLite file), an Optuna storage URL, or
+        ``env:NAME`` / ``file:PATH``: the URL kept in an environment variable or a file, away from the command
+        line (:mod:`sb3_spiking.tuning.urls`). A PostgreSQL URL may leave the password out: libpq then reads
+        ``PGPASSWORD`` or ``~/.pgpass``
     :param heartbeat_interval: Seconds between heartbeats of a running trial in a database storage (None: none)
     :param grace_period: Seconds without heartbeat after which a running trial is failed (default: twice the interval)
     :param max_retry: Times that the parameters of a failed trial are tried again
     """
+    given, storage = storage, resolve_storage(storage)
     if storage.endswith(".log") and "://" not in storage:
         from optuna.storages.journal import JournalFileBackend
 
         result = QueuedJournalStorage(JournalFileBackend(storage))
         result.queued = set()
         return result
+    if "://" not in storage and secrets_of(storage):
+        raise ValueError(
+            f"The storage {mask_url(given)!r} looks like a database URL without its scheme: "
+            "write it as postgresql://USER@HOST/DATABASE (or mysql://..., sqlite:///PATH)"
+        )
     url = normalize_url(storage)
+    check_url(url)
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
             with warnings.catch_warnings():
@@ -152,7 +184,8 @@ def make_storage(
                 time.sleep(0.5 * (attempt + 1))
                 continue
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"Cannot open the Optuna storage {_shown(url)!r}: {reason}") from None
+            shown = mask_url(url) + (f" (from {given})" if given != storage else "")
+            raise ValueError(f"Cannot open the Optuna storage {shown!r}: {redact(reason, storage)}") from None
     result.queued = set()
     return result
 
@@ -205,7 +238,7 @@ def create_study(
     """
     Create a study (an existing one of that name raises a ValueError) and save its settings with it.
 
-    :param storage: As for :func:`make_storage`
+    :param storage: As for :func:`make_storage` (``env:NAME``, ``file:PATH`` included)
     :param study_name: Name of the study
     :param max_trials: Number of finished trials of the study, all workers together (None: no fixed number)
     :param search_space: The distributions that its trials sample (:func:`search_space_of`), checked by every worker
@@ -221,7 +254,8 @@ def create_study(
     try:
         study = optuna.create_study(storage=backend, study_name=study_name, direction=direction)
     except optuna.exceptions.DuplicatedStudyError:
-        raise StudyExists(f"Study {study_name!r} already exists in {storage!r}: resume it instead of creating it") from None
+        shown = mask_url(storage)
+        raise StudyExists(f"Study {study_name!r} already exists in {shown!r}: resume it instead of creating it") from None
     for _ in range(max_trials or 0):  # queued before the settings, which tell workers to use the queue
         study.enqueue_trial({})
     settings = {"max_trials": max_trials, "heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
@@ -252,7 +286,8 @@ def load_study(
         time.sleep(0.5)
     if study_name not in names:
         known = ", ".join(map(repr, names)) or "none"
-        raise StudyNotFound(f"Study {study_name!r} does not exist in {storage!r} (studies there: {known}): create it first")
+        shown = mask_url(storage)
+        raise StudyNotFound(f"Study {study_name!r} does not exist in {shown!r} (studies there: {known}): create it first")
     settings = study_settings(optuna.load_study(study_name=study_name, storage=probe))
     backend = make_storage(
         storage,
@@ -319,10 +354,14 @@ def run_worker(
             except QueueEmpty:  # another worker took the last waiting trial
                 pass
             except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                if "number" not in running or _state(study, running["number"]) != TrialState.FAIL:
+                state = _state(study, running["number"]) if "number" in running else None
+                if state is None or not state.is_finished():
                     raise
-                # Failed by another worker while it ran (no heartbeat for grace_period seconds): its retry is queued
-                warnings.warn(f"Trial {running['number']} was failed by the heartbeat while it ran: raise --grace-period")
+                if state == TrialState.FAIL:
+                    # Failed by another worker while it ran (no heartbeat for grace_period seconds): its retry is queued
+                    warnings.warn(f"Trial {running['number']} was failed by the heartbeat while it ran: raise --grace-period")
+                else:  # finished by another worker: nothing of this run is lost, the trial counts once
+                    warnings.warn(f"Trial {running['number']} was finished ({state.name}) by another worker while it ran")
             continue
         if not (heartbeat and states[TrialState.RUNNING]):
             if states[TrialState.WAITING]:

@@ -6,6 +6,10 @@ Tune the spiking knobs of an SB3 agent with Optuna, without rl-zoo3::
 A study lives in an Optuna storage, so it can be stopped and resumed, and run by several processes (or machines)
 at once: a SQLite file by default (``--storage tune.db``), a journal file (``--storage tune.log``, for processes
 sharing a file system), or any Optuna storage URL (``--storage postgresql://user@host/db``, for many machines).
+Keep passwords off the command line (``ps`` and the shell history show it): leave the password out of a PostgreSQL
+URL and let libpq read ``PGPASSWORD`` or ``~/.pgpass``, or give the whole URL with ``--storage env:NAME`` (an
+environment variable) or ``--storage file:PATH`` (the first line of a file). Messages show a storage with its
+password masked.
 ``--create-only --max-trials N`` creates a study of N trials once; workers then join it with ``--resume`` (also
 rl-zoo3's ``-optimize`` workers) and run trials until the study holds N finished ones; the trial of a worker that
 dies is failed by its heartbeat and run again by another (:mod:`sb3_spiking.tuning.storage`).
@@ -48,11 +52,13 @@ from sb3_spiking.tuning.storage import (
     search_space_of,
     study_settings,
 )
+from sb3_spiking.tuning.urls import mask_url
 
 # The kind of worker (storage.KIND_ATTR) of this tuner's trials
 KIND = "sb3_spiking.tuning"
 
 __all__ = [
+    "check_configuration",
     "main",
     "make_objective",
     "make_pruner",
@@ -132,17 +138,35 @@ def make_sample(args: argparse.Namespace) -> Callable[[optuna.Trial], tuple[dict
     return sample
 
 
-def train_trial(args: argparse.Namespace, trial: optuna.Trial) -> tuple[BaseAlgorithm, _PruningEval]:
-    """Train the agent of a trial (an :class:`optuna.Trial`, or a :class:`~optuna.trial.FixedTrial` to train again)."""
+def make_model(args: argparse.Namespace, trial: optuna.Trial, env: VecEnv) -> BaseAlgorithm:
+    """The untrained agent of a trial: the fixed ``--hyperparams`` / ``--policy-kwargs`` and what the trial samples."""
     sampled, knobs = make_sample(args)(trial)
     hyperparams = {**args.hyperparams, **sampled}
     policy_kwargs = {**args.policy_kwargs, **knobs}
+    return _algorithms()[args.algo](args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams)
+
+
+def check_configuration(args: argparse.Namespace) -> None:
+    """
+    Build (without training) the agent of one setting drawn from the search space: a configuration error (an
+    invalid spiking knob such as ``--policy-kwargs "{'encoder': 'gaussian'}"``, an unknown policy or keyword,
+    an invalid ``net_arch``) raises here, before any study or trial is made, instead of pruning every trial.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(sampler=RandomSampler(seed=0)).ask()
+    env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
+    try:
+        make_model(args, trial, env)
+    finally:
+        env.close()
+
+
+def train_trial(args: argparse.Namespace, trial: optuna.Trial) -> tuple[BaseAlgorithm, _PruningEval]:
+    """Train the agent of a trial (an :class:`optuna.Trial`, or a :class:`~optuna.trial.FixedTrial` to train again)."""
     env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
     eval_env = make_vec_env(args.env, n_envs=1, seed=None if args.seed is None else args.seed + 1000)
     try:
-        model = _algorithms()[args.algo](
-            args.policy, env, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0, **hyperparams
-        )
+        model = make_model(args, trial, env)
         eval_freq = max(args.n_timesteps // args.n_evaluations // args.n_envs, 1)
         callback = _PruningEval(trial, eval_env, eval_freq, args.eval_episodes)
         model.learn(args.n_timesteps, callback=callback)
@@ -203,7 +227,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     add("--n-evaluations", type=int, default=4, help="evaluations (pruning points) per trial")
     add("--eval-episodes", type=int, default=5, help="episodes per evaluation")
     add("--n-envs", type=int, default=1, help="training environments")
-    add("--storage", default="spiking_tune.db", help="SQLite file, journal file (*.log) or Optuna storage URL")
+    add(
+        "--storage",
+        default="spiking_tune.db",
+        help="SQLite file, journal file (*.log), Optuna storage URL, or env:NAME / file:PATH: the URL read from an "
+        "environment variable or the first line of a file, so that no password is on the command line (PostgreSQL "
+        "also takes a URL without password and reads PGPASSWORD or ~/.pgpass)",
+    )
     add("--study-name", default=None, help="study name (default: ALGO-ENV-spiking)")
     add("--create-only", action="store_true", help="create the study (an existing one is an error) and exit")
     add("--resume", action="store_true", help="join an existing study (a missing one is an error), never create it")
@@ -338,13 +368,17 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit("python -m sb3_spiking.tuning: error: --create-only and --resume exclude each other")
     args.resume = args.resume or args.trial_id is not None
     try:
+        check_configuration(args)
+    except Exception as error:  # a configuration error: stop before the first trial, with its message
+        sys.exit(f"python -m sb3_spiking.tuning: error: invalid configuration: {error}")
+    try:
         study, _ = open_study(args)
         trial = None if args.trial_id is None else find_trial(study, args.trial_id)
     except ValueError as error:  # bad input: one line, before any training
         sys.exit(f"python -m sb3_spiking.tuning: error: {error}")
     if args.create_only:
         asked = study_settings(study).get("max_trials")
-        print(f"Created study {study.study_name!r} in {args.storage}" + (f": {asked} trials" if asked else ""))
+        print(f"Created study {study.study_name!r} in {mask_url(args.storage)}" + (f": {asked} trials" if asked else ""))
     elif trial is not None:
         print(train_again(args, trial))
     else:

@@ -15,6 +15,10 @@ passed with ``--gym-packages``::
     import sb3_spiking.tuning.zoo as zoo
 
     zoo.SEARCH_SPACE = zoo.SpikingSearchSpace(T=(8, 16), neurons=("lif",))
+
+``--storage`` also takes ``env:NAME`` and ``file:PATH`` here (the URL read from an environment variable or a file,
+see :mod:`sb3_spiking.tuning.urls`), so that no password is on rl-zoo3's command line; a PostgreSQL URL without
+password reads ``PGPASSWORD`` or ``~/.pgpass``.
 """
 
 import contextlib
@@ -230,9 +234,11 @@ def _wrap_load_trial(load_trial: Callable) -> Callable:
 
     @functools.wraps(load_trial)
     def wrapped(self: Any, storage: str, study_name: str, trial_id: Optional[int] = None, convert: bool = True) -> dict:
-        if storage.startswith(("postgresql://", "postgres://")):
-            from sb3_spiking.tuning.storage import normalize_url
+        from sb3_spiking.tuning.storage import normalize_url
+        from sb3_spiking.tuning.urls import resolve_storage
 
+        storage = resolve_storage(storage)  # env:NAME, file:PATH
+        if storage.startswith(("postgresql://", "postgres://")):
             storage = normalize_url(storage)  # the psycopg driver of the zoo extra
         params = load_trial(self, storage, study_name, trial_id, convert)
         policy_kwargs = params.get("policy_kwargs")
@@ -277,8 +283,14 @@ def _wrap_hyperparameters_optimization(optimize: Callable) -> Callable:
 
     @functools.wraps(optimize)
     def wrapped(self: Any) -> None:
+        from sb3_spiking.tuning.urls import mask_url, resolve_storage
+
+        if self.storage is not None and self.storage.startswith(("env:", "file:")):
+            self.storage = resolve_storage(self.storage)
         if self.storage is None or "://" not in self.storage:
             return optimize(self)
+        if self.study_name is None:  # rl-zoo3 would print the URL as it is
+            raise ValueError(f"You passed a remote storage: {mask_url(self.storage)} but no `--study-name`.")
         with mock.patch.object(optuna, "create_study", functools.partial(_open_study, optuna.create_study)):
             return optimize(self)
 
