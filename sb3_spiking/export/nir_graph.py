@@ -24,10 +24,14 @@ Discrete-time mapping (forward Euler with step ``dt``; NIR's neurons are continu
 
 The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``).
 :func:`run_nir` simulates such a graph with these equations and reads it out, so a round trip can be checked.
+With ``nir`` releases before 1.0.8 (1.0.4, which snnTorch's and Sinabs' releases pin), ``LIF`` and ``IF`` have
+no ``v_reset`` (their documentation resets by subtraction): the reset potential is then written in the node's
+``metadata["v_reset"]`` (and always there as well), so the graph never claims a subtractive reset.
 NIR fires when ``v > threshold``; SpikingJelly (and :func:`run_nir`) when ``v >= threshold``: they differ only
 when the potential equals the threshold exactly.
 """
 
+import dataclasses
 from pathlib import Path
 from typing import Optional, Union
 
@@ -95,12 +99,20 @@ def _full(shape: tuple[int, ...], value: float) -> np.ndarray:
     return np.full(shape, value, dtype=np.float32)
 
 
+def _reset_kwargs(node_type: type, reset: np.ndarray) -> dict:
+    """``v_reset`` where this ``nir`` has it (1.0.8); for older releases (1.0.4, which the consumers pin) the reset
+    potential goes into the node's metadata, so that the graph still says that the neuron resets to it."""
+    if "v_reset" in {f.name for f in dataclasses.fields(node_type)}:
+        return {"v_reset": reset, "metadata": {"v_reset": reset.copy()}}
+    return {"metadata": {"v_reset": reset}}
+
+
 def _neuron_node(module: sj_neuron.BaseNode, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
     if module.v_reset is None:
         raise ValueError("NIR neurons reset to a potential: soft reset (v_reset=None) cannot be exported")
     threshold, reset = _full(shape, float(module.v_threshold)), _full(shape, float(module.v_reset))
     if isinstance(module, sj_neuron.IFNode):
-        return nir.IF(r=_full(shape, 1.0 / dt), v_threshold=threshold, v_reset=reset)
+        return nir.IF(r=_full(shape, 1.0 / dt), v_threshold=threshold, **_reset_kwargs(nir.IF, reset))
     if isinstance(module, sj_neuron.ParametricLIFNode):
         tau = 1.0 / float(module.w.detach().sigmoid())
     elif isinstance(module, sj_neuron.LIFNode):
@@ -108,7 +120,9 @@ def _neuron_node(module: sj_neuron.BaseNode, shape: tuple[int, ...], dt: float) 
     else:
         raise ValueError(f"Cannot export neuron {type(module).__name__}: NIR export supports IF, LIF and PLIF neurons")
     r = 1.0 if module.decay_input else tau
-    return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=reset.copy(), v_threshold=threshold, v_reset=reset)
+    return nir.LIF(
+        tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=reset.copy(), v_threshold=threshold, **_reset_kwargs(nir.LIF, reset)
+    )
 
 
 def _numpy(tensor: Optional[th.Tensor], size: int) -> np.ndarray:
