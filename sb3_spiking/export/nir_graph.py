@@ -121,7 +121,11 @@ def _neuron_node(module: sj_neuron.BaseNode, shape: tuple[int, ...], dt: float) 
         raise ValueError(f"Cannot export neuron {type(module).__name__}: NIR export supports IF, LIF and PLIF neurons")
     r = 1.0 if module.decay_input else tau
     return nir.LIF(
-        tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=reset.copy(), v_threshold=threshold, **_reset_kwargs(nir.LIF, reset)
+        tau=_full(shape, tau * dt),
+        r=_full(shape, r),
+        v_leak=reset.copy(),
+        v_threshold=threshold,
+        **_reset_kwargs(nir.LIF, reset),
     )
 
 

@@ -4,7 +4,8 @@ A small discrete-time simulator of feed-forward NIR graphs, to check exported sp
 It runs the graph for ``T`` steps of length ``dt`` on an input held constant, with forward Euler on NIR's
 continuous-time equations: ``IF`` and ``I``: ``dv/dt = r x``; ``LIF`` and ``LI``: ``tau dv/dt = v_leak - v + r x``;
 ``IF`` / ``LIF`` fire when ``v >= v_threshold`` (as SpikingJelly does; NIR writes ``>``) and then reset to
-``v_reset`` (from the node's ``metadata`` with ``nir`` releases that lack the field; 0 if neither has it). Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
+``v_reset`` (from the node's ``metadata`` with ``nir`` releases that lack the field; 0 if neither has it).
+Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
 """
 
 from typing import Any, Optional
