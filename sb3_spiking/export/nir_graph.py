@@ -22,7 +22,8 @@ Discrete-time mapping (forward Euler with step ``dt``; NIR's neurons are continu
   comparison over time); its nodes are affine maps, convolutions and neuron dynamics. Their graph outputs the LI
   potential at every step and ``metadata["readout"]`` tells the host to take the max (``"max"`` / ``"max-abs"``).
 
-The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``).
+The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``);
+with ``bits`` (integer weights) also ``output_scale``, which the host multiplies the readout by.
 :func:`run_nir` simulates such a graph with these equations and reads it out, so a round trip can be checked.
 With ``nir`` releases before 1.0.8 (1.0.4, which snnTorch's and Sinabs' releases pin), ``LIF`` and ``IF`` have
 no ``v_reset`` (their documentation resets by subtraction): the reset potential is then written in the node's
@@ -138,7 +139,7 @@ def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> 
     shape = tuple(y.shape[2:] if y.dim() > x.dim() or isinstance(module, sj_neuron.BaseNode) else y.shape[1:])
     if isinstance(module, RunningNorm):
         scale, shift = module.scale_and_shift()
-        return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0))]
+        return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0), metadata={"role": "normalisation"})]
     if isinstance(module, nn.Linear):
         return [nir.Affine(weight=_numpy(module.weight, 0), bias=_numpy(module.bias, module.out_features))]
     if isinstance(module, nn.Conv2d):
@@ -175,13 +176,17 @@ def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> 
     return []  # RepeatOverTime: NIR inputs are held over time anyway
 
 
-def to_nir(policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: float = 1e-4) -> nir.NIRGraph:
+def to_nir(
+    policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: float = 1e-4, bits: Optional[int] = None
+) -> nir.NIRGraph:
     """
     The policy's spiking action network as a NIR graph (see the module documentation for the mapping).
 
     :param policy: A spiking DQN, QR-DQN, actor-critic or off-policy actor policy (Mlp or Cnn)
     :param path: Where to write the graph (HDF5, ``nir.write``); ``None`` writes nothing
     :param dt: Time step in seconds (NIR time constants are ``tau * dt``); 1e-4 as in SpikingJelly's exporter
+    :param bits: Write ``bits``-bit integer weights, per layer, with thresholds scaled to match
+        (:func:`~sb3_spiking.export.quantize.quantize_graph`); ``None`` writes the float weights
     :return: The graph
     """
     if not dt > 0:
@@ -205,6 +210,10 @@ def to_nir(policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: floa
     names = list(nodes)
     metadata = {"T": readout.T, "dt": dt, "decoder": readout.decoder, "readout": READOUTS[readout.decoder]}
     graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=metadata)
+    if bits is not None:
+        from sb3_spiking.export.quantize import quantize_graph
+
+        graph = quantize_graph(graph, bits)
     if path is not None:
         nir.write(str(path), graph)
     return graph

@@ -95,7 +95,7 @@ def nir_readout(graph: nir.NIRGraph, x: th.Tensor) -> th.Tensor:
     :param x: Preprocessed observations ``[B, *input_shape]``
     :return: Q-values, quantiles, logits or means, ``[B, out]``
     """
-    trace = run_nir(graph, x)
+    trace = run_nir(graph, x) * float(graph.metadata.get("output_scale", 1.0))
     readout = str(graph.metadata.get("readout", "last"))
     if readout == "last":
         return trace[-1]
