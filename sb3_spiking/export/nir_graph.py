@@ -200,12 +200,17 @@ def to_nir(
     x = preprocess_obs(sample, policy.observation_space, policy.normalize_images).float()
     input_shape = tuple(x.shape[1:])
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
-    with th.no_grad():
-        for index, leaf in enumerate(leaves):
-            y = leaf(x)
-            for sub, node in enumerate(_nodes(leaf, x, y, readout.T, dt)):
-                nodes[f"{index}_{sub}_{type(node).__name__.lower()}"] = node
-            x = y
+    training = policy.training
+    policy.set_training_mode(False)  # in training mode the observation normalisation would learn from the sample
+    try:
+        with th.no_grad():
+            for index, leaf in enumerate(leaves):
+                y = leaf(x)
+                for sub, node in enumerate(_nodes(leaf, x, y, readout.T, dt)):
+                    nodes[f"{index}_{sub}_{type(node).__name__.lower()}"] = node
+                x = y
+    finally:
+        policy.set_training_mode(training)
     nodes["output"] = nir.Output(output_type={"output": np.array([readout.linear.out_features])})
     names = list(nodes)
     metadata = {"T": readout.T, "dt": dt, "decoder": readout.decoder, "readout": READOUTS[readout.decoder]}
