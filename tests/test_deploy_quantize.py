@@ -62,7 +62,7 @@ def test_quantize_graph_by_value_on_a_hand_made_layer():
     x = th.as_tensor(np.random.default_rng(0).uniform(-1, 1, (256, 2)))
 
     def hidden_spikes(g: nir.NIRGraph) -> th.Tensor:
-        names = list(g.nodes)[:4] + ["output"]
+        names = [*list(g.nodes)[:4], "output"]
         nodes = {name: g.nodes[name] for name in names[:4]}
         nodes["output"] = nir.Output(output_type={"output": np.array([3])})
         return run_nir(nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=g.metadata), x)

@@ -81,7 +81,9 @@ def test_squashed_actor_in_closed_loop(consumer, algo):
     needs(consumer)
     key = algo.__name__
     if key not in _TRAINED:
-        model = algo("SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=dict(T=4, net_arch=[32, 32]), learning_starts=200, seed=0)
+        model = algo(
+            "SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=dict(T=4, net_arch=[32, 32]), learning_starts=200, seed=0
+        )
         if algo is SAC:
             model.learn(600)
         else:
