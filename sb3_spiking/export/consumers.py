@@ -27,6 +27,7 @@ potentials at every step, as ``metadata["readout"]`` says.
 """
 
 import contextlib
+import importlib
 import io
 from typing import Callable
 
@@ -54,6 +55,13 @@ def host_readout(trace: th.Tensor, readout: str) -> th.Tensor:
     raise ValueError(f"Unknown readout {readout!r}: valid choices are 'last', 'max', 'max-abs'")
 
 
+def _need(package: str) -> None:
+    try:
+        importlib.import_module(package)
+    except ModuleNotFoundError as error:
+        raise ImportError(f'The {package!r} consumer needs the package {package!r}: pip install "sb3-spiking[deploy]"') from error
+
+
 def _rebuilt(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode], **metadata) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata={**graph.metadata, **metadata})
 
@@ -76,6 +84,7 @@ _NO_I = "NIR I (the integrator of the mean-mem and fr-mlp readouts); export with
 
 def snntorch_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
     """The graph as snnTorch 1.0.0 reads it (see the module documentation); returns ``x -> [T, B, out]``."""
+    _need("snntorch")
     import snntorch
     from snntorch.import_nir import import_from_nir
 
@@ -122,6 +131,7 @@ def snntorch_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
 
 def sinabs_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
     """The graph as Sinabs 3.1.3 reads it (see the module documentation); returns ``x -> [T, B, out]``."""
+    _need("sinabs")
     import sinabs
     import sinabs.layers as sl
     from sinabs.activation import MembraneReset, SingleSpike
