@@ -59,7 +59,7 @@ def _need(package: str) -> None:
     try:
         importlib.import_module(package)
     except ModuleNotFoundError as error:
-        raise ImportError(f'The {package!r} consumer needs the package {package!r}: pip install "sb3-spiking[deploy]"') from error
+        raise ImportError(f'The {package!r} consumer needs its package: pip install "sb3-spiking[deploy]"') from error
 
 
 def _rebuilt(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode], **metadata) -> nir.NIRGraph:
