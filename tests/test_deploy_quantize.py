@@ -4,7 +4,7 @@ import nir
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3 import DQN, SAC
+from stable_baselines3 import DQN, PPO, SAC
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.export import nir_readout, quantize_graph, quantize_policy, quantize_weight, run_nir, to_nir
@@ -115,3 +115,13 @@ def test_quantize_policy_touches_only_the_action_network():
     scale = float(mu.abs().max()) / 31
     np.testing.assert_allclose((mu / scale).detach().numpy(), np.round((mu / scale).detach().numpy()), atol=1e-4)
     assert not th.equal(mu, model.actor.mu.linear.weight)
+
+
+def test_quantize_policy_right_after_training():
+    """An actor-critic keeps the action distribution of its last training batch, whose tensors deepcopy refuses."""
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(T=2, net_arch=[8]), n_steps=64, batch_size=32)
+    model.learn(64)
+    quantized = quantize_policy(model.policy, bits=8)
+    assert model.policy.action_dist.distribution is not None  # given back
+    obs = np.stack([model.observation_space.sample() for _ in range(4)])
+    assert quantized.predict(obs, deterministic=True)[0].shape == (4,)

@@ -117,6 +117,20 @@ def quantize_graph(graph: nir.NIRGraph, bits: int) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
 
 
+def _copy(policy: BasePolicy) -> BasePolicy:
+    """A deep copy, without the action distribution that an actor-critic keeps from its last training batch (its
+    tensors are not graph leaves, which ``deepcopy`` refuses)."""
+    distribution = getattr(policy, "action_dist", None)
+    held = getattr(distribution, "distribution", None)
+    if held is not None:
+        distribution.distribution = None
+    try:
+        return copy.deepcopy(policy)
+    finally:
+        if held is not None:
+            distribution.distribution = held
+
+
 def quantize_policy(policy: BasePolicy, bits: int) -> BasePolicy:
     """
     A copy of the policy whose action network's ``Linear`` / ``Conv2d`` weights are de-quantised to ``bits`` bits,
@@ -129,7 +143,7 @@ def quantize_policy(policy: BasePolicy, bits: int) -> BasePolicy:
     :return: The quantised copy (in evaluation mode)
     """
     bits = _check_bits(bits)
-    quantized = copy.deepcopy(policy)
+    quantized = _copy(policy)
     layers = [leaf.linear if isinstance(leaf, NonSpikingReadout) else leaf for leaf in _leaves(action_network(quantized))]
     with th.no_grad():
         for layer in layers:
