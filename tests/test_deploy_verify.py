@@ -58,10 +58,10 @@ def test_trained_dqn_in_closed_loop(consumer, decoder):
 def test_ppo_actor_in_closed_loop(consumer):
     needs(consumer)
     if "ppo" not in _TRAINED:  # a short training that learns: CartPole returns well above a random policy's ~22
-        model = PPO(  # LIF neurons (the actor-critic default, IF, is one that snntorch cannot read)
+        model = PPO(  # the actor-critic default neuron: IF
             "SpikingMlpPolicy",
             "CartPole-v1",
-            policy_kwargs=dict(T=4, neuron="lif", net_arch=[32, 32]),
+            policy_kwargs=dict(T=4, net_arch=[32, 32]),
             n_steps=256,
             batch_size=64,
             learning_rate=3e-3,
@@ -108,10 +108,6 @@ def test_consumers_match_the_package_simulator_by_value(consumer, neuron):
     graph = to_nir(model.policy)
     x = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(32)]) * 0.5).float()
     expected = consumer_runner(graph, "nir_sim")(x)
-    if consumer == "snntorch" and neuron == "if":
-        with pytest.raises(ValueError, match=r"node '\d+_0_if' \(IF\).*leaky neuron"):
-            consumer_runner(graph, consumer)
-        return
     trace = consumer_runner(graph, consumer)(x)
     assert trace.shape == expected.shape == (6, 32, 2)
     np.testing.assert_allclose(trace.numpy(), expected.numpy(), atol=1e-5)

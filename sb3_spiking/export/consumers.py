@@ -12,8 +12,10 @@ neurons in different ways, and the package adapts to each, or stops with an erro
   be written with ``dt=1e-4``, :func:`to_nir`'s default), ``LIF`` as ``Leaky(beta=1 - dt/tau, reset="zero")`` with
   the input scale folded into the threshold. It has no ``LI``: the readout is given to it as the equivalent ``LIF``
   with an infinite threshold (never fires, so never resets) and the host reads that module's membrane ``mem``,
-  scaled back by ``r dt / tau``. It reads ``IF`` as a leaky neuron (``beta = 0.9``, reset by subtraction) and has no
-  ``I``: graphs with ``IF`` neurons or the ``mean-mem`` / ``fr-mlp`` readouts raise ``ValueError``.
+  scaled back by ``r dt / tau``. It reads ``IF`` as a leaky neuron (``beta = 0.9``, reset by subtraction), so an
+  ``IF`` is given to it as a ``LIF`` with ``tau = 1e4`` s and ``r = tau / dt``: its ``beta = 1 - 1e-8`` is 1 in
+  float32, so snntorch integrates without leak, exactly the IF (under NIR's equations the leak is 1e-8 per step).
+  It has no ``I``: the ``mean-mem`` / ``fr-mlp`` readouts raise ``ValueError``.
 - ``"sinabs"`` (Sinabs 3.1.3, ``sinabs.from_nir``): runs all ``T`` steps in one call on ``[B * T, ...]`` (batch
   major), reads time constants in time steps with exact exponential decay ``alpha = exp(-1 / tau)``. The graph is
   rewritten for it with ``dt = 1``: ``tau_steps = -1 / log(1 - dt / tau)``, so that its decay is the export's Euler
@@ -39,6 +41,7 @@ from sb3_spiking.export.nir_sim import run_nir
 
 CONSUMERS = ("nir_sim", "snntorch", "sinabs")
 SNNTORCH_DT = 1e-4  # snntorch 1.0.0's import_nir uses this step for every LIF
+SNNTORCH_IF_TAU = 1e4  # seconds: beta = 1 - dt / tau = 1 - 1e-8, which is 1.0 in float32
 
 
 def host_readout(trace: th.Tensor, readout: str) -> th.Tensor:
@@ -93,8 +96,6 @@ def snntorch_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
         "snntorch",
         {
             nir.I: _NO_I,
-            nir.IF: "snntorch 1.0.0 reads NIR IF as a leaky neuron (beta 0.9, reset by subtraction); use LIF or PLIF "
-            "neurons, or the 'sinabs' consumer",
             nir.Flatten: "snntorch 1.0.0 reads NIR Flatten as torch Flatten(0, -1), which flattens the batch too",
         },
     )
@@ -105,6 +106,15 @@ def snntorch_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
     if len(readouts) != 1:
         raise ValueError("snntorch: expected one LI readout node (the export of a spiking policy)")
     nodes = dict(graph.nodes)
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.IF):  # a LIF whose leak is below float32's resolution: snntorch's IF
+            reset = getattr(node, "v_reset", None)
+            if _uniform(node.metadata.get("v_reset", 0.0) if reset is None else reset, "v_reset", name) != 0.0:
+                raise ValueError(f"snntorch: node {name!r} resets to a potential other than 0, which its Leaky cannot")
+            if not np.allclose(np.asarray(node.r) * dt, 1.0):
+                raise ValueError(f"snntorch: IF node {name!r} needs r dt = 1 (the export's IF)")
+            tau = np.full_like(node.v_threshold, SNNTORCH_IF_TAU)
+            nodes[name] = nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros_like(tau), v_threshold=node.v_threshold)
     li = nodes[readouts[0]]
     # An LI is a LIF that never fires: snntorch has no LI, so it gets that LIF and the host reads its membrane
     nodes[readouts[0]] = nir.LIF(tau=li.tau, r=li.r, v_leak=li.v_leak, v_threshold=np.full_like(li.tau, np.inf))
