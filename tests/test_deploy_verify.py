@@ -52,6 +52,8 @@ def test_trained_dqn_in_closed_loop(consumer, decoder):
     assert check.agreeing == check.steps, check
     assert check.returns_consumer == check.returns_predict
     assert check.max_abs_difference == 0.0 and check.passed
+    quantized = verify_export(model, "CartPole-v1", consumer=consumer, episodes=3, bits=8)  # integer graph
+    assert quantized.passed and quantized.steps > 20, quantized
 
 
 @pytest.mark.parametrize("consumer", CONSUMERS)

@@ -3,6 +3,7 @@ Check an exported policy in closed loop: the NIR graph, run by a consumer, plays
 ``model.predict(obs, deterministic=True)``.
 """
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -102,6 +103,7 @@ def verify_export(
     seed: int = 0,
     atol: float = 1e-4,
     graph: Optional[nir.NIRGraph] = None,
+    bits: Optional[int] = None,
 ) -> ExportCheck:
     """
     Play ``episodes`` whole episodes with the exported policy run by ``consumer`` and compare it with
@@ -120,13 +122,22 @@ def verify_export(
     :param episodes: Number of episodes, reset with seeds ``seed, seed + 1, ...``
     :param seed: First reset seed
     :param atol: Largest difference between two Box actions that still counts as the same action
-    :param graph: The graph to check (e.g. a quantised one); default ``to_nir(model.policy)``
+    :param graph: The graph to check; default ``to_nir(model.policy, bits=bits)``
+    :param bits: Check the ``bits``-bit integer graph (:func:`~sb3_spiking.export.quantize.quantize_graph`) against
+        the predictions of the ``bits``-bit policy (:func:`~sb3_spiking.export.quantize.quantize_policy`);
+        ``None``: float weights
     :return: The per-step agreement and both returns
     """
     env = gym.make(env) if isinstance(env, str) else env
+    original = model.policy
+    model.policy.set_training_mode(False)
+    if bits is not None:
+        from sb3_spiking.export.quantize import quantize_policy
+
+        model = copy.copy(model)  # the same algorithm object around the quantised policy, for its predict
+        model.policy = quantize_policy(model.policy, bits)
     policy = model.policy
-    policy.set_training_mode(False)
-    graph = to_nir(policy) if graph is None else graph
+    graph = to_nir(original, bits=bits) if graph is None else graph
     act = graph_actions(policy, graph, consumer)
     result = ExportCheck(consumer=consumer)
 
