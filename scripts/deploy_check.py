@@ -28,12 +28,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=None, help="training steps of every task (default: each task's)")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "deploy_check"), help="path without suffix")
     args = parser.parse_args()
     th.set_num_threads(1)
     rows = []
     for task in args.tasks:
         env_id, algo, kwargs, steps = TASKS[task]
+        steps = steps if args.steps is None else args.steps
         model = algo("SpikingMlpPolicy", env_id, seed=args.seed, **kwargs).learn(steps)
         model.policy.set_training_mode(False)
         quantized = copy.copy(model)
@@ -51,7 +53,7 @@ def main() -> None:
                         returns_predict=check.returns_predict,
                         returns_consumer=check.returns_consumer,
                     )
-                except ValueError as error:
+                except (ValueError, ImportError) as error:  # a node it cannot run, or not installed
                     row.update(error=str(error))
                 rows.append(row)
                 print(json.dumps(row), flush=True)

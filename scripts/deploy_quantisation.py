@@ -81,12 +81,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes per variant")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of every task (default: each task's)")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "deploy_quantisation"), help="path without suffix")
     args = parser.parse_args()
     th.set_num_threads(1)
     runs: list[dict[str, Any]] = []
     for task in args.tasks:
         env_id, algo, kwargs, steps = TASKS[task]
+        steps = steps if args.steps is None else args.steps
         baseline = random_return(env_id, args.episodes)
         for seed in args.seeds:
             start = time.time()
