@@ -73,7 +73,7 @@ def test_ppo_actor_in_closed_loop(consumer):
     model = _TRAINED["ppo"]
     check = verify_export(model, "CartPole-v1", consumer=consumer, episodes=2, seed=10)
     assert check.passed, check
-    assert np.mean(check.returns_predict) > 60, check.returns_predict  # it learned (this seed: 160 here)
+    assert np.mean(check.returns_predict) > 60, check.returns_predict  # it learned: a random policy gets about 22
 
 
 @pytest.mark.parametrize("consumer", CONSUMERS)
