@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import DQN, PPO, SAC, TD3
+from stable_baselines3.common.envs import FakeImageEnv
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.export import consumer_runner, host_readout, to_nir, verify_export
@@ -135,3 +136,19 @@ def test_verify_export_reports_disagreement_and_rejects_unknown_consumers():
     assert check.agreeing < check.steps and not check.passed
     with pytest.raises(ValueError, match="valid choices are 'nir_sim', 'snntorch', 'sinabs'"):
         verify_export(model, "CartPole-v1", consumer="loihi")
+
+
+def test_cnn_graph_in_sinabs_and_refused_by_snntorch():
+    needs("sinabs")
+    needs("snntorch")
+    env = FakeImageEnv(screen_height=40, screen_width=40, n_channels=1, discrete=True)
+    kwargs = dict(T=3, features_extractor_kwargs=dict(features_dim=16))
+    model = DQN("SpikingCnnPolicy", env, buffer_size=10, policy_kwargs=kwargs, seed=0)
+    amplify(model.policy.q_net, gain=8.0)
+    graph = to_nir(model.policy)
+    x = th.rand(4, 1, 40, 40)  # the graph's input: images scaled to [0, 1], channels first
+    expected = consumer_runner(graph, "nir_sim")(x)
+    assert len(th.unique(expected[-1, :, 0])) == 4  # the images are told apart: the network spikes
+    np.testing.assert_allclose(consumer_runner(graph, "sinabs")(x).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"snntorch cannot run node '\d+_0_flatten' \(Flatten\)"):
+        consumer_runner(graph, "snntorch")

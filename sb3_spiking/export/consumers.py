@@ -15,14 +15,18 @@ neurons in different ways, and the package adapts to each, or stops with an erro
   scaled back by ``r dt / tau``. It reads ``IF`` as a leaky neuron (``beta = 0.9``, reset by subtraction), so an
   ``IF`` is given to it as a ``LIF`` with ``tau = 1e4`` s and ``r = tau / dt``: its ``beta = 1 - 1e-8`` is 1 in
   float32, so snntorch integrates without leak, exactly the IF (under NIR's equations the leak is 1e-8 per step).
-  It has no ``I``: the ``mean-mem`` / ``fr-mlp`` readouts raise ``ValueError``.
+  It has no ``I``: the ``mean-mem`` / ``fr-mlp`` readouts raise ``ValueError``; so do a reset potential other
+  than 0 (its ``Leaky`` resets to zero) and ``Flatten`` (read as ``torch.nn.Flatten(0, -1)``, which flattens the
+  batch too: CNN graphs).
 - ``"sinabs"`` (Sinabs 3.1.3, ``sinabs.from_nir``): runs all ``T`` steps in one call on ``[B * T, ...]`` (batch
   major), reads time constants in time steps with exact exponential decay ``alpha = exp(-1 / tau)``. The graph is
   rewritten for it with ``dt = 1``: ``tau_steps = -1 / log(1 - dt / tau)``, so that its decay is the export's Euler
   factor. Its importer builds layers with its own defaults that are not NIR's equations (several spikes per step,
   reset by subtraction, inputs not scaled by ``1 - alpha``, ``IF`` potentials clipped at ``-threshold``); after
   import the adapter sets them to the graph's: ``SingleSpike``, ``MembraneReset(v_reset)``, ``norm_input=True``,
-  ``min_v_mem=None``. It has no ``I`` node: ``mean-mem`` / ``fr-mlp`` graphs raise ``ValueError``.
+  ``min_v_mem=None``. Its importer's check of ``v_leak`` fails on convolutional layers (``any`` of a 3-D array):
+  their (zero) ``v_leak`` is handed to it as one element. It has no ``I`` node: ``mean-mem`` / ``fr-mlp`` graphs
+  raise ``ValueError``.
 
 Neither consumer reads ``max-mem``'s running maximum (no NIR node holds one): the host takes it from the output
 potentials at every step, as ``metadata["readout"]`` says.
@@ -107,10 +111,11 @@ def snntorch_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
         raise ValueError("snntorch: expected one LI readout node (the export of a spiking policy)")
     nodes = dict(graph.nodes)
     for name, node in graph.nodes.items():
-        if isinstance(node, nir.IF):  # a LIF whose leak is below float32's resolution: snntorch's IF
+        if isinstance(node, (nir.IF, nir.LIF)):
             reset = getattr(node, "v_reset", None)
             if _uniform(node.metadata.get("v_reset", 0.0) if reset is None else reset, "v_reset", name) != 0.0:
                 raise ValueError(f"snntorch: node {name!r} resets to a potential other than 0, which its Leaky cannot")
+        if isinstance(node, nir.IF):  # a LIF whose leak is below float32's resolution: snntorch's IF
             if not np.allclose(np.asarray(node.r) * dt, 1.0):
                 raise ValueError(f"snntorch: IF node {name!r} needs r dt = 1 (the export's IF)")
             tau = np.full_like(node.v_threshold, SNNTORCH_IF_TAU)
@@ -161,6 +166,8 @@ def sinabs_consumer(graph: nir.NIRGraph) -> Callable[[th.Tensor], th.Tensor]:
                 tau = (-1.0 / np.log1p(-1.0 / steps)).astype(np.float32)
             kwargs = dict(tau=tau, r=np.ones_like(tau), v_leak=np.zeros_like(tau))
             nodes[name] = nir.LIF(v_threshold=node.v_threshold, **kwargs) if isinstance(node, nir.LIF) else nir.LI(**kwargs)
+            if isinstance(node, nir.LIF) and tau.ndim > 1:  # its importer tests `any(v_leak) != 0`, which fails on 2-D+
+                nodes[name].v_leak = np.zeros(1, dtype=np.float32)  # zero, as checked above
         elif isinstance(node, nir.IF):
             if not np.allclose(np.asarray(node.r) * dt, 1.0):
                 raise ValueError(f"sinabs: IF node {name!r} needs r dt = 1 (the export's IF)")
