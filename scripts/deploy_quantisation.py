@@ -105,6 +105,15 @@ def main() -> None:
             write(runs, args)
 
 
+def command(args: argparse.Namespace) -> str:
+    """The options of a run as typed."""
+    words = []
+    for key, value in vars(args).items():
+        if key != "out" and value is not None:
+            words.append(f"--{key} " + (" ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return " ".join(words)
+
+
 def score(run: dict[str, Any], variant: str) -> float:
     span = run["returns"]["float"] - run["random"]
     return (run["returns"][variant] - run["random"]) / span if span else float("nan")
@@ -117,9 +126,8 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     lines = [
         "# Spiking policies with integer weights",
         "",
-        "Made by `scripts/deploy_quantisation.py` ("
-        + ", ".join(f"`--{k} {v}`" for k, v in vars(args).items() if k != "out")
-        + f"). Each run: a spiking policy trained for the steps shown, evaluated for {args.episodes} deterministic "
+        f"Made by `scripts/deploy_quantisation.py {command(args)}`. Each run: a spiking policy trained for the steps "
+        f"shown, evaluated for {args.episodes} deterministic "
         "episodes with float weights and with per-layer symmetric b-bit weights (thresholds scaled with them). "
         "Score: the return normalised between a random policy's (0) and the float policy's (1).",
         "",
