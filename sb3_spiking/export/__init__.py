@@ -1,6 +1,7 @@
 """
 Export a spiking policy's action path: to NIR (:func:`to_nir`, with :func:`run_nir`, a small simulator for the
-round trip) for neuromorphic hardware and simulators, and to TorchScript / ONNX (:func:`to_torchscript`,
+round trip) for neuromorphic hardware and simulators, checked in closed loop in other NIR consumers
+(:func:`verify_export`), and to TorchScript / ONNX (:func:`to_torchscript`,
 :func:`to_onnx`) for deployment without SB3.
 
 Each name is imported when first used, so TorchScript works without the optional ``nir`` package and a missing
@@ -18,13 +19,26 @@ _WHERE = {
     "to_nir": "nir_graph",
     "nir_readout": "nir_sim",
     "run_nir": "nir_sim",
+    "CHIPS": "budget",
+    "CONSUMERS": "consumers",
+    "ChipLimits": "budget",
+    "DeployReport": "budget",
+    "deploy_report": "budget",
+    "ExportCheck": "verify",
+    "consumer_runner": "consumers",
+    "graph_actions": "verify",
+    "host_readout": "consumers",
+    "verify_export": "verify",
+    "quantize_graph": "quantize",
+    "quantize_policy": "quantize",
+    "quantize_weight": "quantize",
     "DeterministicActor": "torchscript",
     "UnrolledNeuron": "torchscript",
     "to_onnx": "torchscript",
     "to_torchscript": "torchscript",
 }
 # Optional packages the export modules import, and the extra that installs them
-_EXTRA = {"nir": "extra", "onnx": "extra", "onnxscript": "extra"}
+_EXTRA = {"nir": "extra", "onnx": "extra", "onnxscript": "extra", "snntorch": "deploy", "sinabs": "deploy"}
 
 __all__ = sorted(_WHERE)
 

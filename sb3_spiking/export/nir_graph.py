@@ -22,12 +22,17 @@ Discrete-time mapping (forward Euler with step ``dt``; NIR's neurons are continu
   comparison over time); its nodes are affine maps, convolutions and neuron dynamics. Their graph outputs the LI
   potential at every step and ``metadata["readout"]`` tells the host to take the max (``"max"`` / ``"max-abs"``).
 
-The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``).
+The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``);
+with ``bits`` (integer weights) also ``output_scale``, which the host multiplies the readout by.
 :func:`run_nir` simulates such a graph with these equations and reads it out, so a round trip can be checked.
+With ``nir`` releases before 1.0.8 (1.0.4, which snnTorch's and Sinabs' releases pin), ``LIF`` and ``IF`` have
+no ``v_reset`` (their documentation resets by subtraction): the reset potential is then written in the node's
+``metadata["v_reset"]`` (and always there as well), so the graph never claims a subtractive reset.
 NIR fires when ``v > threshold``; SpikingJelly (and :func:`run_nir`) when ``v >= threshold``: they differ only
 when the potential equals the threshold exactly.
 """
 
+import dataclasses
 from pathlib import Path
 from typing import Optional, Union
 
@@ -95,12 +100,20 @@ def _full(shape: tuple[int, ...], value: float) -> np.ndarray:
     return np.full(shape, value, dtype=np.float32)
 
 
+def _reset_kwargs(node_type: type, reset: np.ndarray) -> dict:
+    """``v_reset`` where this ``nir`` has it (1.0.8); for older releases (1.0.4, which the consumers pin) the reset
+    potential goes into the node's metadata, so that the graph still says that the neuron resets to it."""
+    if "v_reset" in {f.name for f in dataclasses.fields(node_type)}:
+        return {"v_reset": reset, "metadata": {"v_reset": reset.copy()}}
+    return {"metadata": {"v_reset": reset}}
+
+
 def _neuron_node(module: sj_neuron.BaseNode, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
     if module.v_reset is None:
         raise ValueError("NIR neurons reset to a potential: soft reset (v_reset=None) cannot be exported")
     threshold, reset = _full(shape, float(module.v_threshold)), _full(shape, float(module.v_reset))
     if isinstance(module, sj_neuron.IFNode):
-        return nir.IF(r=_full(shape, 1.0 / dt), v_threshold=threshold, v_reset=reset)
+        return nir.IF(r=_full(shape, 1.0 / dt), v_threshold=threshold, **_reset_kwargs(nir.IF, reset))
     if isinstance(module, sj_neuron.ParametricLIFNode):
         tau = 1.0 / float(module.w.detach().sigmoid())
     elif isinstance(module, sj_neuron.LIFNode):
@@ -108,7 +121,13 @@ def _neuron_node(module: sj_neuron.BaseNode, shape: tuple[int, ...], dt: float) 
     else:
         raise ValueError(f"Cannot export neuron {type(module).__name__}: NIR export supports IF, LIF and PLIF neurons")
     r = 1.0 if module.decay_input else tau
-    return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=reset.copy(), v_threshold=threshold, v_reset=reset)
+    return nir.LIF(
+        tau=_full(shape, tau * dt),
+        r=_full(shape, r),
+        v_leak=reset.copy(),
+        v_threshold=threshold,
+        **_reset_kwargs(nir.LIF, reset),
+    )
 
 
 def _numpy(tensor: Optional[th.Tensor], size: int) -> np.ndarray:
@@ -124,7 +143,7 @@ def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> 
                 "NIR has no clipping node: a policy with input_clip cannot be exported to NIR (use input_clip=None)"
             )
         scale, shift = module.scale_and_shift()
-        return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0))]
+        return [nir.Affine(weight=_numpy(th.diag(scale), 0), bias=_numpy(shift, 0), metadata={"role": "normalisation"})]
     if isinstance(module, nn.Linear):
         return [nir.Affine(weight=_numpy(module.weight, 0), bias=_numpy(module.bias, module.out_features))]
     if isinstance(module, nn.Conv2d):
@@ -161,13 +180,17 @@ def _nodes(module: nn.Module, x: th.Tensor, y: th.Tensor, T: int, dt: float) -> 
     return []  # RepeatOverTime: NIR inputs are held over time anyway
 
 
-def to_nir(policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: float = 1e-4) -> nir.NIRGraph:
+def to_nir(
+    policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: float = 1e-4, bits: Optional[int] = None
+) -> nir.NIRGraph:
     """
     The policy's spiking action network as a NIR graph (see the module documentation for the mapping).
 
     :param policy: A spiking DQN, QR-DQN, actor-critic or off-policy actor policy (Mlp or Cnn)
     :param path: Where to write the graph (HDF5, ``nir.write``); ``None`` writes nothing
     :param dt: Time step in seconds (NIR time constants are ``tau * dt``); 1e-4 as in SpikingJelly's exporter
+    :param bits: Write ``bits``-bit integer weights, per layer, with thresholds scaled to match
+        (:func:`~sb3_spiking.export.quantize.quantize_graph`); ``None`` writes the float weights
     :return: The graph
     """
     if not dt > 0:
@@ -181,16 +204,25 @@ def to_nir(policy: BasePolicy, path: Optional[Union[str, Path]] = None, dt: floa
     x = preprocess_obs(sample, policy.observation_space, policy.normalize_images).float()
     input_shape = tuple(x.shape[1:])
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
-    with th.no_grad():
-        for index, leaf in enumerate(leaves):
-            y = leaf(x)
-            for sub, node in enumerate(_nodes(leaf, x, y, readout.T, dt)):
-                nodes[f"{index}_{sub}_{type(node).__name__.lower()}"] = node
-            x = y
+    training = policy.training
+    policy.set_training_mode(False)  # in training mode the observation normalisation would learn from the sample
+    try:
+        with th.no_grad():
+            for index, leaf in enumerate(leaves):
+                y = leaf(x)
+                for sub, node in enumerate(_nodes(leaf, x, y, readout.T, dt)):
+                    nodes[f"{index}_{sub}_{type(node).__name__.lower()}"] = node
+                x = y
+    finally:
+        policy.set_training_mode(training)
     nodes["output"] = nir.Output(output_type={"output": np.array([readout.linear.out_features])})
     names = list(nodes)
     metadata = {"T": readout.T, "dt": dt, "decoder": readout.decoder, "readout": READOUTS[readout.decoder]}
     graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=metadata)
+    if bits is not None:
+        from sb3_spiking.export.quantize import quantize_graph
+
+        graph = quantize_graph(graph, bits)
     if path is not None:
         nir.write(str(path), graph)
     return graph

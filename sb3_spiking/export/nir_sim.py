@@ -4,7 +4,8 @@ A small discrete-time simulator of feed-forward NIR graphs, to check exported sp
 It runs the graph for ``T`` steps of length ``dt`` on an input held constant, with forward Euler on NIR's
 continuous-time equations: ``IF`` and ``I``: ``dv/dt = r x``; ``LIF`` and ``LI``: ``tau dv/dt = v_leak - v + r x``;
 ``IF`` / ``LIF`` fire when ``v >= v_threshold`` (as SpikingJelly does; NIR writes ``>``) and then reset to
-``v_reset``. Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
+``v_reset`` (from the node's ``metadata`` with ``nir`` releases that lack the field; 0 if neither has it).
+Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
 """
 
 from typing import Any, Optional
@@ -54,7 +55,9 @@ def _step(node: nir.NIRNode, x: th.Tensor, v: Optional[th.Tensor], dt: float) ->
         raise ValueError(f"run_nir does not simulate {type(node).__name__} nodes")
     if isinstance(node, (nir.IF, nir.LIF)):
         spikes = (v >= param(node.v_threshold)).to(x)
-        v = th.where(spikes.bool(), param(node.v_reset).expand_as(v), v)
+        reset = getattr(node, "v_reset", None)
+        reset = node.metadata.get("v_reset", 0.0) if reset is None else reset
+        v = th.where(spikes.bool(), param(reset).expand_as(v), v)
         return spikes, v
     return v, v
 
@@ -92,7 +95,7 @@ def nir_readout(graph: nir.NIRGraph, x: th.Tensor) -> th.Tensor:
     :param x: Preprocessed observations ``[B, *input_shape]``
     :return: Q-values, quantiles, logits or means, ``[B, out]``
     """
-    trace = run_nir(graph, x)
+    trace = run_nir(graph, x) * float(graph.metadata.get("output_scale", 1.0))
     readout = str(graph.metadata.get("readout", "last"))
     if readout == "last":
         return trace[-1]
