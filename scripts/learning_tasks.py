@@ -151,9 +151,7 @@ VARIANTS: dict[str, Variant] = {
     # the Q-values read from the mean membrane potential over the T steps instead of its maximum
     "snn-mean": Variant("SNN, mean-mem readout", dict(decoder="mean-mem")),
     # the stateless spiking policy (T=8 from rest at every observation) under PPO, with the RecurrentPPO task's tuned entry
-    "snn-stateless": Variant(
-        "SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True
-    ),
+    "snn-stateless": Variant("SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
@@ -183,7 +181,7 @@ def runs_variant(task: Task, policy: str) -> bool:
 def zoo_algo(task: Task, policy: str) -> str:
     """The rl-zoo3 algorithm name of a run."""
     variant = VARIANTS.get(policy)
-    return variant.algos[task.algo] if variant is not None and variant.algos else task.algo
+    return variant.algos.get(task.algo, task.algo) if variant is not None and variant.algos else task.algo
 
 
 def tuned_file(task: Task) -> str:

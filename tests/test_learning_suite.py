@@ -113,7 +113,17 @@ def test_variants_change_only_their_knobs():
     assert suite.policy_params(sac, "snn-pop") == ["policy:'SpikingMlpPolicy'", "policy_kwargs:dict(encoder='population')"]
     # The proxy target is another rl-zoo3 algorithm, with the same policy and TD3's tuned file
     assert suite.policy_params(td3, "snn-proxy") == ["policy:'SpikingMlpPolicy'"]
-    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == ["td3", "td3", "td3", "td3", "td3", "proxy_td3", "td3", "td3"]
+    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == [
+        "td3",
+        "td3",
+        "td3",
+        "td3",
+        "td3",
+        "proxy_td3",
+        "td3",
+        "td3",
+        "td3",
+    ]
     assert suite.describe(td3, "snn-proxy") == "SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3)"
     assert suite.describe(sac, "snn-pop") == "SNN, population encoder (SpikingMlpPolicy, encoder='population')"
     assert suite.policy_params(suite.TASKS["cartpole-dqn"], "snn-t4") == [
@@ -136,6 +146,26 @@ def test_variants_change_only_their_knobs():
     expected = ["ann", "snn", "snn-pop", "snn-pop-raw", "snn-raw", "snn-t4", "snn-mean"]
     assert [p for p in suite.POLICIES if suite.runs_variant(sac, p)] == expected
     assert [p for p in suite.POLICIES if suite.runs_variant(breakout, p)] == ["ann", "snn", "snn-t4", "snn-mean"]
+
+
+def test_recurrent_tasks_replace_only_the_lstm_keywords():
+    suite = load_suite()
+    novel, full = suite.TASKS["cartpolenovel-ppo_lstm"], suite.TASKS["pendulum-ppo_lstm"]
+    assert suite.policy_params(novel, "ann") == ["policy:'MlpLstmPolicy'"]  # the tuned entry as it is
+    spiking = "policy_kwargs:dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]))"
+    assert suite.policy_params(novel, "snn") == ["policy:'SpikingMlpRecurrentPolicy'", spiking]
+    # The stateless spiking policy under PPO, with the same tuned entry (rl-zoo3's ppo.yml has none for the task)
+    assert suite.policy_params(novel, "snn-stateless") == ["policy:'SpikingMlpPolicy'", spiking]
+    assert suite.zoo_algo(novel, "snn-stateless") == "ppo" and suite.tuned_file(novel).endswith(
+        "rl_zoo3/hyperparams/ppo_lstm.yml"
+    )
+    assert suite.tuned_file(full).endswith("hyperparams/ppo_lstm.yml") and suite.tuned_entry(full)["use_sde"] is True
+    assert suite.describe(novel, "snn-stateless") == "SNN, stateless (PPO) (SpikingMlpPolicy, --algo ppo)"
+    assert suite.policy_params(novel, "snn-t4") == [
+        "policy:'SpikingMlpRecurrentPolicy'",
+        "policy_kwargs:dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]), T=4)",
+    ]
+    assert not suite.runs_variant(suite.TASKS["cartpole-ppo"], "snn-stateless")
 
 
 @pytest.mark.slow  # about 1 CPU-minute: rl-zoo3 runs of 1,200 steps (TD3 starts learning later: no gradient step)
