@@ -159,7 +159,7 @@ def test_recurrent_tasks_replace_only_the_lstm_keywords():
     assert suite.zoo_algo(novel, "snn-stateless") == "ppo" and suite.tuned_file(novel).endswith(
         "rl_zoo3/hyperparams/ppo_lstm.yml"
     )
-    assert suite.tuned_file(full).endswith("hyperparams/ppo_lstm.yml") and suite.tuned_entry(full)["use_sde"] is True
+    assert suite.tuned_file(full).endswith("hyperparams/ppo_lstm.yml") and suite.tuned_file(full) != suite.tuned_file(novel)
     assert suite.describe(novel, "snn-stateless") == "SNN, stateless (PPO) (SpikingMlpPolicy, --algo ppo)"
     assert suite.policy_params(novel, "snn-t4") == [
         "policy:'SpikingMlpRecurrentPolicy'",
