@@ -47,13 +47,24 @@ class Carry:
         """The potential an env step starts from: ``v``, reset to rest where an episode starts."""
         if v is None:
             return None
-        return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1))).to(v)
+        return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1)))
 
 
 def _steps(x_seq: th.Tensor, carry: Carry) -> th.Tensor:
     """``[T, n_seq * L, ...]`` as ``[T, n_seq, L, ...]``."""
     n_seq, length = carry.keep.shape
     return x_seq.reshape(x_seq.shape[0], n_seq, length, *x_seq.shape[2:])
+
+
+def _direct_update_supported(node: sj_neuron.BaseNode) -> bool:
+    """Whether :meth:`_CarriedStartMixin._direct` computes the layer's update (the configurations of the fused kernel)."""
+    return (
+        type(node).__mro__[2] in (IFNode, LIFNode, ParametricLIFNode)
+        and node.v_reset == 0.0
+        and not node.store_v_seq
+        and getattr(node, "decay_input", True)
+        and getattr(node, "_neuron_precision", None) is None
+    )
 
 
 class _CarriedStartMixin:
@@ -66,18 +77,53 @@ class _CarriedStartMixin:
         if carry is None:
             return super().forward(x_seq)  # type: ignore[misc]  (from rest)
         x_steps = _steps(x_seq, carry)
+        direct = _direct_update_supported(self)  # type: ignore[arg-type]
         v, spikes = carry.v, []
         try:
             for step in range(x_steps.shape[2]):
                 start = carry.start(step, v)
-                self.v = 0.0 if start is None else start  # type: ignore[attr-defined]
-                # SpikingJelly's own multi-step update from that potential (not the rest-start of the parent)
-                spikes.append(super(_RestingStartMixin, self).forward(x_steps[:, :, step]))  # type: ignore[misc]
-                v = self.v  # type: ignore[attr-defined]
+                if direct:
+                    out, v = self._direct(x_steps[:, :, step], start)
+                else:
+                    self.v = 0.0 if start is None else start  # type: ignore[attr-defined]
+                    # SpikingJelly's own multi-step update from that potential (not the rest-start of the parent)
+                    out = super(_RestingStartMixin, self).forward(x_steps[:, :, step])  # type: ignore[misc]
+                    v = self.v  # type: ignore[attr-defined]
+                spikes.append(out)
         finally:
-            self.reset()  # type: ignore[attr-defined]
+            if not direct:
+                self.reset()  # type: ignore[attr-defined]
         carry.v = v
+        if len(spikes) == 1:  # one env step (rollouts, predict): no copy
+            return spikes[0].reshape(x_seq.shape)
         return th.stack(spikes, dim=2).reshape(x_seq.shape)
+
+    def _direct(self, x_seq: th.Tensor, v: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The update of the fused kernel (:mod:`~sb3_spiking.snn.fused`: charge ``h = a v + b x``, fire with the
+        layer's surrogate, hard reset to 0) from ``v``, in plain operations: SpikingJelly's per-call dispatch costs
+        more than the arithmetic of one step.
+        """
+        if isinstance(self, sj_neuron.ParametricLIFNode):
+            b = self.w.sigmoid()
+            a = 1.0 - b
+        elif isinstance(self, sj_neuron.LIFNode):
+            a, b = 1.0 - 1.0 / self.tau, 1.0 / self.tau
+        else:
+            a, b = 1.0, 1.0
+        threshold = float(self.v_threshold)  # type: ignore[attr-defined]
+        grad = th.is_grad_enabled()
+        spikes = []
+        for x in x_seq:
+            h = b * x if v is None else a * v + b * x
+            if grad:
+                spike = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
+                v = h * (1.0 - (spike.detach() if self.detach_reset else spike))  # type: ignore[attr-defined]
+            else:
+                spike = (h >= threshold).to(h)
+                v = h * (1.0 - spike)
+            spikes.append(spike)
+        return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v  # type: ignore[return-value]
 
 
 class StatefulIFNode(_CarriedStartMixin, IFNode):
@@ -154,8 +200,10 @@ class StatefulReadout(NonSpikingReadout):
             for t in range(current.shape[0]):
                 u = u + (current[t, :, step] - u) / self.tau
                 trace.append(u)
-            decoded.append(_decode(self.decoder, th.stack(trace)))
+            decoded.append(u if len(trace) == 1 else _decode(self.decoder, th.stack(trace)))  # one step: every decoder reads u
         carry.v = u
+        if len(decoded) == 1:
+            return decoded[0]
         return th.stack(decoded, dim=1).reshape(-1, current.shape[3])
 
 
@@ -208,7 +256,8 @@ class MembraneState:
 
     def _set(self, carries: list) -> None:
         for layer, carry in zip(self.layers, carries):
-            layer.carry = carry
+            # A plain attribute, set without nn.Module.__setattr__ (whose checks cost more than a step of a small layer)
+            layer.__dict__["carry"] = carry
 
     @contextmanager
     def carry(self, flat: th.Tensor, episode_starts: th.Tensor) -> Iterator[list[Carry]]:
