@@ -16,19 +16,19 @@ RecurrentPPO's state ``(h, c)`` (``[1, B, H]`` each, from ``predict``) holds the
 
 import copy
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import nir
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
-from sb3_spiking.export.nir_graph import to_nir
-from sb3_spiking.export.nir_sim import _order, _step
 from sb3_spiking.export.torchscript import UnrolledNeuron, _example, _tracing
 from sb3_spiking.snn.stateful import MembraneState, _CarriedStartMixin, _steps
+
+if TYPE_CHECKING:  # nir is optional: imported by the NIR functions only
+    import nir
 
 
 class UnrolledStatefulNeuron(_CarriedStartMixin, UnrolledNeuron):
@@ -155,7 +155,7 @@ def to_onnx_step(policy: nn.Module, path: Union[str, Path]) -> None:
         )
 
 
-def to_nir_streaming(policy: nn.Module, path: Optional[Union[str, Path]] = None, dt: float = 1e-4) -> nir.NIRGraph:
+def to_nir_streaming(policy: nn.Module, path: Optional[Union[str, Path]] = None, dt: float = 1e-4) -> "nir.NIRGraph":
     """
     The stateful policy's actor as a NIR graph, marked ``metadata["stateful"] = True``: run it on each env step's
     observation for ``metadata["T"]`` steps without resetting its neurons (reset them where an episode starts).
@@ -164,6 +164,10 @@ def to_nir_streaming(policy: nn.Module, path: Optional[Union[str, Path]] = None,
     :param path: Where to write the graph (``nir.write``); ``None`` writes nothing
     :param dt: Time step in seconds
     """
+    import nir
+
+    from sb3_spiking.export.nir_graph import to_nir
+
     _check(policy)
     spiking = policy.spiking
     readable = ("last-mem",) + (("max-mem", "max-abs-mem") if spiking.T == 1 else ())
@@ -179,7 +183,7 @@ def to_nir_streaming(policy: nn.Module, path: Optional[Union[str, Path]] = None,
     return graph
 
 
-def run_nir_streaming(graph: nir.NIRGraph, observations: th.Tensor, episode_starts: th.Tensor) -> th.Tensor:
+def run_nir_streaming(graph: "nir.NIRGraph", observations: th.Tensor, episode_starts: th.Tensor) -> th.Tensor:
     """
     Simulate a graph of :func:`to_nir_streaming` along an episode (or several, one per batch column): each env step
     holds its observation for ``T`` steps, the nodes keep their state from one env step to the next (reset to 0
@@ -190,6 +194,8 @@ def run_nir_streaming(graph: nir.NIRGraph, observations: th.Tensor, episode_star
     :param episode_starts: ``[L, B]``, 1 where an episode starts
     :return: The decoded outputs ``[L, B, out]`` (logits, Gaussian means)
     """
+    from sb3_spiking.export.nir_sim import _order, _step
+
     T, dt = int(graph.metadata["T"]), float(graph.metadata["dt"])
     order = _order(graph)
     state: dict[str, Optional[th.Tensor]] = {}
