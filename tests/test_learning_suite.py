@@ -198,3 +198,16 @@ def test_task_without_its_environment_is_skipped_with_the_reason(tmp_path, capsy
     args = ["--tasks", "no-such-env", "--out", str(tmp_path / "l"), "--results", str(tmp_path / "r"), "--quick"]
     assert suite.main(args) == []
     assert "no-such-env: skipped, NoSuchEnv-v0 cannot be made here (NameNotFound" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # about 1 CPU-minute: 3 rl-zoo3 runs of 1,200 steps
+def test_quick_suite_runs_the_recurrent_task(tmp_path):
+    stdout = run_suite(tmp_path, "--tasks", "cartpolenovel-ppo_lstm", "--policies", "ann", "snn", "snn-stateless")
+    assert "3 run(s) to train" in stdout and "FAILED" not in stdout
+    (task,) = json.loads((tmp_path / "learning.json").read_text())["tasks"]
+    for policy in ("ann", "snn", "snn-stateless"):
+        assert [step for step, _ in task[policy]["curves"][0]] == [400, 800, 1200]
+    info = json.loads((tmp_path / "runs" / "cartpolenovel-ppo_lstm" / "snn-stateless-seed0.json").read_text())
+    assert "--algo ppo " in info["command"] and "ppo_lstm.yml" in info["command"]
+    table = (tmp_path / "learning.md").read_text()
+    assert "| SNN (SpikingMlpRecurrentPolicy) | 1 | 1,200 |" in table
