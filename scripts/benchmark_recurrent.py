@@ -14,7 +14,9 @@ gives medians and ratios, so that a busy, shared machine slows every contender a
 - synaptic operations (SOP) and multiply-accumulates (MAC) per action, and the energy estimate, from
   :func:`sb3_spiking.telemetry.spike_stats` on the observations of random CartPoleNoVel episodes.
 
-Run ``python scripts/benchmark_recurrent.py`` (about a minute; writes docs/benchmark_recurrent.md) or ``--quick``.
+- end-to-end ``model.learn`` with the tuned CartPoleNoVel entry (the stateless policy under PPO).
+
+Run ``python scripts/benchmark_recurrent.py`` (a few minutes; writes docs/benchmark_recurrent.md) or ``--quick``.
 """
 
 import argparse
@@ -124,6 +126,43 @@ def operations(model, obs: np.ndarray) -> dict:
     return dict(sop=energy.sop, mac=energy.mac, ann_mac=energy.ann_mac, nj=energy.snn_energy_pj / 1e3)
 
 
+# rl-zoo3's tuned CartPoleNoVel-v1 ppo_lstm entry (constant learning rate and clip range: the time is the same)
+TUNED = dict(n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate=1e-3)
+
+
+def learn_times(steps: int, rounds: int) -> dict:
+    """Median wall time of ``model.learn(steps)`` per contender (8 envs, the tuned entry), runs interleaved."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    builders = {
+        name: (algo, policy, kwargs)
+        for name, (algo, policy, kwargs) in zip(
+            contenders_names(),
+            [
+                (RecurrentPPO, "SpikingMlpRecurrentPolicy", SPIKING),
+                (PPO, "SpikingMlpPolicy", dict(SPIKING, T=8)),
+                (RecurrentPPO, "MlpLstmPolicy", LSTM),
+            ],
+        )
+    }
+    times: dict = {name: [] for name in builders}
+    for seed in range(rounds):
+        for name, (algo, policy, kwargs) in builders.items():
+            model = algo(policy, make_vec_env(ENV, n_envs=8, seed=seed), policy_kwargs=kwargs, seed=seed, **TUNED)
+            start = time.perf_counter()
+            model.learn(steps)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def contenders_names() -> list:
+    return [
+        "stateful spiking, T=1 (RecurrentPPO, SpikingMlpRecurrentPolicy)",
+        "stateless spiking, T=8 (PPO, SpikingMlpPolicy)",
+        "LSTM (RecurrentPPO, MlpLstmPolicy)",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=300, help="timed calls per contender and setting")
@@ -175,6 +214,19 @@ def main() -> None:
     for name in names[:2]:
         o = ops[name]
         lines.append(f"| {name} | {o['sop']:.0f} | {o['mac']:.0f} | {o['ann_mac']:.0f} | {o['nj']:.3f} |")
+    steps, learn_rounds = (1024, 1) if args.quick else (4096, 3)
+    learned = learn_times(steps, learn_rounds)
+    lines += [
+        "",
+        f"End-to-end `model.learn({steps})` on {ENV} (8 envs, rl-zoo3's tuned ppo_lstm entry: 32 steps per env and "
+        f"rollout, 20 epochs of one 256-step minibatch; the stateless policy under PPO), median of {learn_rounds} "
+        "interleaved runs:",
+        "",
+        "| Policy | learn (s) | ratio |",
+        "|---|---:|---:|",
+    ]
+    for name in names:
+        lines.append(f"| {name} | {learned[name]:.1f} | {learned[name] / learned[base]:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
