@@ -8,7 +8,8 @@ Reported: R^2 on held-out episodes for
 - the same actor with its state reset at every step (memoryless: the floor);
 - sb3-contrib's ``MlpLstmPolicy`` actor (LSTM 64, then 64), the anchor.
 
-Run ``python lab/stateful_memory_probe.py`` (a few CPU-minutes); prints a markdown table.
+Run ``python lab/stateful_memory_probe.py`` (a few CPU-minutes; ``--knobs``: also the stateful actor with other
+spiking knobs); prints a markdown table.
 """
 
 import argparse
@@ -67,7 +68,7 @@ def r2(pred: th.Tensor, target: th.Tensor, mask: th.Tensor) -> float:
     return float(1.0 - ((p - t) ** 2).sum() / ((t - t.mean(dim=0)) ** 2).sum())
 
 
-def train(kind: str, train_data, test_data, steps: int, seed: int) -> float:
+def train(kind: str, train_data, test_data, steps: int, seed: int, **knobs) -> float:
     th.manual_seed(seed)
     obs_space = spaces.Box(-np.inf, np.inf, (4,), np.float32)
     act_space = spaces.Box(-10.0, 10.0, (2,), np.float32)
@@ -76,7 +77,9 @@ def train(kind: str, train_data, test_data, steps: int, seed: int) -> float:
             obs_space, act_space, lambda _: 1e-3, lstm_hidden_size=64, net_arch=dict(pi=[64], vf=[64]), activation_fn=nn.ReLU
         )
     else:
-        policy = SpikingRecurrentActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[64, 64], vf=[64]))
+        policy = SpikingRecurrentActorCriticPolicy(
+            obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[64, 64], vf=[64]), **knobs
+        )
         for norm in (m for m in policy.modules() if isinstance(m, RunningNorm)):
             norm.update(th.as_tensor(np.concatenate([o for o, _ in train_data])))
     policy.set_training_mode(False)  # statistics fixed; the gradient is all that trains
@@ -100,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=600, help="Adam steps (32 episodes each)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--knobs", action="store_true", help="also the stateful actor with other spiking knobs")
     args = parser.parse_args()
     th.set_num_threads(1)
     train_data, test_data = episodes(400, seed=1), episodes(100, seed=2)
@@ -112,6 +116,12 @@ def main() -> None:
     ):
         scores = [train(kind, train_data, test_data, args.steps, seed) for seed in args.seeds]
         print(f"| {label} | {', '.join(f'{s:.3f}' for s in scores)} |", flush=True)
+    for knobs in (
+        (dict(tau=8.0), dict(neuron="plif"), dict(neuron="if"), dict(T=4), dict(decoder_tau=1.0)) if args.knobs else ()
+    ):
+        scores = [train("spiking", train_data, test_data, args.steps, seed, **knobs) for seed in args.seeds]
+        label = ", ".join(f"{key}={value!r}" for key, value in knobs.items())
+        print(f"| stateful spiking, {label} | {', '.join(f'{s:.3f}' for s in scores)} |", flush=True)
 
 
 if __name__ == "__main__":
