@@ -3,7 +3,8 @@ sb3-spiking: spiking-neural-network policies for Stable-Baselines3.
 
 Importing the package adds ``SpikingMlpPolicy``, ``SpikingCnnPolicy`` and ``SpikingMultiInputPolicy`` to every
 SB3 and sb3-contrib algorithm that they fit (DQN, QR-DQN, A2C, PPO, TRPO, MaskablePPO, SAC, TD3, DDPG, TQC,
-CrossQ)::
+CrossQ), and ``SpikingMlpRecurrentPolicy``, ``SpikingCnnRecurrentPolicy``, ``SpikingMultiInputRecurrentPolicy``
+(stateful: the membrane potentials carried across env steps) to RecurrentPPO::
 
     import sb3_spiking
     from stable_baselines3 import DQN
@@ -40,6 +41,9 @@ from sb3_spiking.policies import (
     SpikingMultiInputDQNPolicy,
     SpikingMultiInputQRDQNPolicy,
     SpikingQRDQNPolicy,
+    SpikingRecurrentActorCriticCnnPolicy,
+    SpikingRecurrentActorCriticPolicy,
+    SpikingRecurrentMultiInputActorCriticPolicy,
     SpikingSACCnnPolicy,
     SpikingSACMultiInputPolicy,
     SpikingSACPolicy,
@@ -60,6 +64,10 @@ __version__ = "0.2.0"
 SpikingMlpPolicy = PolicyAlias("SpikingMlpPolicy")
 SpikingCnnPolicy = PolicyAlias("SpikingCnnPolicy")
 SpikingMultiInputPolicy = PolicyAlias("SpikingMultiInputPolicy")
+# RecurrentPPO's stateful spiking policies: RecurrentPPO(SpikingMlpRecurrentPolicy, env)
+SpikingMlpRecurrentPolicy = PolicyAlias("SpikingMlpRecurrentPolicy")
+SpikingCnnRecurrentPolicy = PolicyAlias("SpikingCnnRecurrentPolicy")
+SpikingMultiInputRecurrentPolicy = PolicyAlias("SpikingMultiInputRecurrentPolicy")
 
 register_policies()
 
@@ -79,6 +87,7 @@ __all__ = [
     "SpikingCnnDQNPolicy",
     "SpikingCnnPolicy",
     "SpikingCnnQRDQNPolicy",
+    "SpikingCnnRecurrentPolicy",
     "SpikingConfig",
     "SpikingCrossQPolicy",
     "SpikingDQNPolicy",
@@ -86,11 +95,16 @@ __all__ = [
     "SpikingMaskableActorCriticPolicy",
     "SpikingMaskableMultiInputActorCriticPolicy",
     "SpikingMlpPolicy",
+    "SpikingMlpRecurrentPolicy",
     "SpikingMultiInputActorCriticPolicy",
     "SpikingMultiInputDQNPolicy",
     "SpikingMultiInputPolicy",
     "SpikingMultiInputQRDQNPolicy",
+    "SpikingMultiInputRecurrentPolicy",
     "SpikingQRDQNPolicy",
+    "SpikingRecurrentActorCriticCnnPolicy",
+    "SpikingRecurrentActorCriticPolicy",
+    "SpikingRecurrentMultiInputActorCriticPolicy",
     "SpikingSACCnnPolicy",
     "SpikingSACMultiInputPolicy",
     "SpikingSACPolicy",

@@ -42,6 +42,7 @@ from learning_tasks import (
     POLICIES,
     ROOT,
     TASKS,
+    VARIANTS,
     Task,
     describe,
     missing_dependency,
@@ -49,6 +50,7 @@ from learning_tasks import (
     random_return,
     runs_variant,
     spiking_policy_available,
+    tuned_file,
     zoo_algo,
 )
 
@@ -81,8 +83,9 @@ def train_one(name: str, task: Task, policy: str, seed: int, args: argparse.Name
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", task.env, "--seed", str(seed)]
     command += ["-f", logs, "--eval-freq", str(eval_freq), "--eval-episodes", str(args.eval_episodes)]
     command += ["--num-threads", str(args.threads), "--verbose", "0", "-n", str(steps)]
-    if task.conf:
-        command += ["-conf", os.path.join(ROOT, task.conf)]
+    variant = VARIANTS.get(policy)
+    if task.conf or (variant is not None and variant.task_conf):
+        command += ["-conf", tuned_file(task)]
     if task.gym_packages:
         command += ["--gym-packages", *task.gym_packages]
     command += ["-params", *policy_params(task, policy)]

@@ -26,11 +26,19 @@ class Task:
     gym_packages: tuple[str, ...] = ()  # modules that rl-zoo3 imports to register the env
     seeds: Optional[int] = None  # number of seeds if fewer than the suite's
     note: str = ""
+    # policy_kwargs of the spiking runs in place of the tuned entry's (where those configure an LSTM), None: the tuned ones
+    snn_kwargs: Optional[str] = None
 
 
 PENDULUM_THRESHOLD = "our choice: the pendulum swung up and held (a solved run ends near -150)"
 CHEETAH_THRESHOLD = "our choice (no official one): a steady run forward"
 CHEETAH_NOTE = "MuJoCo (`pip install gymnasium[mujoco]`, the `mujoco` extra); 100k of rl-zoo3's 1M steps"
+# RecurrentPPO (rl-zoo3's ppo_lstm): the LSTM policy against the stateful spiking one. The spiking policies have
+# the LSTM policy's layer sizes (an LSTM of 64, then 64) as spiking layers, the rest of the tuned entry unchanged.
+RECURRENT_POLICIES = {"ann": "MlpLstmPolicy", "snn": "SpikingMlpRecurrentPolicy"}
+RECURRENT_SNN_KWARGS = "dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]))"
+NOVEL_NOTE = "rl-zoo3's tuned ppo_lstm entry; velocities masked (rl_zoo3.import_envs registers the env)"
+FULL_NOTE = "the NoVel task's tuned ppo_lstm entry (this package's hyperparams/ppo_lstm.yml), full observations"
 
 TASKS: dict[str, Task] = {
     "cartpole-dqn": Task("CartPole-v1", "dqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500),
@@ -69,6 +77,54 @@ TASKS: dict[str, Task] = {
     "halfcheetah-td3": Task(
         "HalfCheetah-v4", "td3", 3000.0, CHEETAH_THRESHOLD, 100_000, 5_000, seeds=2, note=f"{CHEETAH_NOTE}, 2 seeds"
     ),
+    "cartpolenovel-ppo_lstm": Task(
+        "CartPoleNoVel-v1",
+        "ppo_lstm",
+        475.0,
+        "gymnasium's reward threshold of CartPole-v1",
+        100_000,
+        5_000,
+        policies=RECURRENT_POLICIES,
+        gym_packages=("rl_zoo3.import_envs",),
+        note=NOVEL_NOTE,
+        snn_kwargs=RECURRENT_SNN_KWARGS,
+    ),
+    "pendulumnovel-ppo_lstm": Task(
+        "PendulumNoVel-v1",
+        "ppo_lstm",
+        -200.0,
+        PENDULUM_THRESHOLD,
+        100_000,
+        5_000,
+        policies=RECURRENT_POLICIES,
+        gym_packages=("rl_zoo3.import_envs",),
+        note=NOVEL_NOTE,
+        snn_kwargs=RECURRENT_SNN_KWARGS,
+    ),
+    "cartpole-ppo_lstm": Task(
+        "CartPole-v1",
+        "ppo_lstm",
+        475.0,
+        "gymnasium's reward threshold",
+        100_000,
+        5_000,
+        policies=RECURRENT_POLICIES,
+        conf="hyperparams/ppo_lstm.yml",
+        note=FULL_NOTE,
+        snn_kwargs=RECURRENT_SNN_KWARGS,
+    ),
+    "pendulum-ppo_lstm": Task(
+        "Pendulum-v1",
+        "ppo_lstm",
+        -200.0,
+        PENDULUM_THRESHOLD,
+        100_000,
+        5_000,
+        policies=RECURRENT_POLICIES,
+        conf="hyperparams/ppo_lstm.yml",
+        note=FULL_NOTE,
+        snn_kwargs=RECURRENT_SNN_KWARGS,
+    ),
 }
 
 
@@ -80,6 +136,8 @@ class Variant:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)  # merged into the tuned entry's policy_kwargs
     algos: Optional[dict[str, str]] = None  # task algorithm -> the variant's rl-zoo3 algorithm (None: any, unchanged)
     mlp_only: bool = False  # only where the spiking policy is SpikingMlpPolicy
+    policy: Optional[str] = None  # the policy instead of the task's spiking one
+    task_conf: bool = False  # the task's tuned file (rl-zoo3's or its own) although the algorithm differs
 
 
 VARIANTS: dict[str, Variant] = {
@@ -102,6 +160,8 @@ VARIANTS: dict[str, Variant] = {
     "snn-pop-clip3": Variant(
         "SNN, population encoder, inputs clipped at 3", dict(encoder="population", input_clip=3.0), mlp_only=True
     ),
+    # the stateless spiking policy (T=8 from rest at every observation) under PPO, with the RecurrentPPO task's tuned entry
+    "snn-stateless": Variant("SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True),
 }
 POLICIES = ("ann", "snn", *VARIANTS)
 LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
@@ -120,6 +180,7 @@ COLORS = {
     "snn-soft": "gold",
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
+    "snn-stateless": "silver",
 }
 
 
@@ -136,25 +197,42 @@ def runs_variant(task: Task, policy: str) -> bool:
 def zoo_algo(task: Task, policy: str) -> str:
     """The rl-zoo3 algorithm name of a run."""
     variant = VARIANTS.get(policy)
-    return variant.algos[task.algo] if variant is not None and variant.algos else task.algo
+    return variant.algos.get(task.algo, task.algo) if variant is not None and variant.algos else task.algo
+
+
+def tuned_file(task: Task) -> str:
+    """The task's hyperparameter file: its own, or rl-zoo3's ``<algo>.yml``."""
+    import rl_zoo3
+
+    zoo_file = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{task.algo}.yml")
+    return os.path.join(ROOT, task.conf) if task.conf else zoo_file
 
 
 def tuned_entry(task: Task) -> dict[str, Any]:
     """The task's tuned hyperparameters: its env's entry in rl-zoo3's ``<algo>.yml`` (or the task's own file)."""
-    import rl_zoo3
     import yaml
 
-    zoo_file = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{task.algo}.yml")
-    with open(os.path.join(ROOT, task.conf) if task.conf else zoo_file) as file:
+    with open(tuned_file(task)) as file:
         return yaml.safe_load(file)[task.env]
+
+
+def policy_name(task: Task, policy: str) -> str:
+    """The policy that a run trains."""
+    variant = VARIANTS.get(policy)
+    if variant is not None and variant.policy:
+        return variant.policy
+    return task.policies["ann" if policy == "ann" else "snn"]
 
 
 def policy_params(task: Task, policy: str) -> list[str]:
     """rl-zoo3 ``-params`` of a run: the policy name, and a variant's knobs merged into the tuned policy_kwargs."""
-    params = [f"policy:'{task.policies['ann' if policy == 'ann' else 'snn']}'"]
+    params = [f"policy:'{policy_name(task, policy)}'"]
     variant = VARIANTS.get(policy)
+    base = task.snn_kwargs if policy != "ann" else None
+    if base is not None and not (variant is not None and variant.policy_kwargs):
+        params.append(f"policy_kwargs:{base}")
     if variant is not None and variant.policy_kwargs:
-        tuned = ast.parse(tuned_entry(task).get("policy_kwargs", "dict()"), mode="eval").body
+        tuned = ast.parse(base or tuned_entry(task).get("policy_kwargs", "dict()"), mode="eval").body
         assert isinstance(tuned, ast.Call) and not tuned.args, f"unsupported policy_kwargs in {task.env}'s entry"
         kwargs = {keyword.arg: ast.unparse(keyword.value) for keyword in tuned.keywords}
         kwargs.update({key: repr(value) for key, value in variant.policy_kwargs.items()})
@@ -164,7 +242,7 @@ def policy_params(task: Task, policy: str) -> list[str]:
 
 def describe(task: Task, policy: str) -> str:
     """A run's policy as the tables show it: ``SNN (SpikingMlpPolicy)``, ``SNN, proxy target (..., proxy_td3)``."""
-    name = task.policies["ann" if policy == "ann" else "snn"]
+    name = policy_name(task, policy)
     variant = VARIANTS.get(policy)
     extra = [] if variant is None else [f"{key}={value!r}" for key, value in variant.policy_kwargs.items()]
     if zoo_algo(task, policy) != task.algo:

@@ -227,3 +227,12 @@ def test_sb3_contrib_first_knows_the_names():
     )
     out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "SpikingCnnQRDQNPolicy"
+
+
+def test_recurrent_ppo_knows_the_stateful_names():
+    code = (
+        "import rl_zoo3.import_envs; from sb3_contrib import RecurrentPPO; "
+        "model = RecurrentPPO('SpikingMlpRecurrentPolicy', 'CartPoleNoVel-v1'); print(type(model.policy).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SpikingRecurrentActorCriticPolicy"

@@ -113,7 +113,9 @@ def test_variants_change_only_their_knobs():
     assert suite.policy_params(sac, "snn-pop") == ["policy:'SpikingMlpPolicy'", "policy_kwargs:dict(encoder='population')"]
     # The proxy target is another rl-zoo3 algorithm, with the same policy and TD3's tuned file
     assert suite.policy_params(td3, "snn-proxy") == ["policy:'SpikingMlpPolicy'"]
-    assert [suite.zoo_algo(td3, p) for p in suite.POLICIES] == ["td3", "td3", "td3", "td3", "td3", "proxy_td3", "td3", "td3"]
+    assert {p: suite.zoo_algo(td3, p) for p in suite.POLICIES} == {
+        p: "proxy_td3" if p == "snn-proxy" else "td3" for p in suite.POLICIES
+    }
     assert suite.describe(td3, "snn-proxy") == "SNN, proxy target (SpikingMlpPolicy, --algo proxy_td3)"
     assert suite.describe(sac, "snn-pop") == "SNN, population encoder (SpikingMlpPolicy, encoder='population')"
     assert suite.policy_params(suite.TASKS["cartpole-dqn"], "snn-t4") == [
@@ -133,9 +135,35 @@ def test_variants_change_only_their_knobs():
         "policy:'SpikingMlpPolicy'",
         "policy_kwargs:dict(net_arch=[256, 256], decoder='mean-mem')",
     ]
-    expected = ["ann", "snn", "snn-pop", "snn-pop-raw", "snn-raw", "snn-t4", "snn-mean"]
-    assert [p for p in suite.POLICIES if suite.runs_variant(sac, p)] == expected
-    assert [p for p in suite.POLICIES if suite.runs_variant(breakout, p)] == ["ann", "snn", "snn-t4", "snn-mean"]
+    assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-soft-clip3") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(net_arch=[256, 256], reset='soft', input_clip=3.0)",
+    ]
+    # Not on SAC: the proxy target (TD3 only) and the stateless policy of the RecurrentPPO tasks
+    assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == ["snn-proxy", "snn-stateless"]
+    # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
+    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-stateless"]
+    assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == mlp_only
+
+
+def test_recurrent_tasks_replace_only_the_lstm_keywords():
+    suite = load_suite()
+    novel, full = suite.TASKS["cartpolenovel-ppo_lstm"], suite.TASKS["pendulum-ppo_lstm"]
+    assert suite.policy_params(novel, "ann") == ["policy:'MlpLstmPolicy'"]  # the tuned entry as it is
+    spiking = "policy_kwargs:dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]))"
+    assert suite.policy_params(novel, "snn") == ["policy:'SpikingMlpRecurrentPolicy'", spiking]
+    # The stateless spiking policy under PPO, with the same tuned entry (rl-zoo3's ppo.yml has none for the task)
+    assert suite.policy_params(novel, "snn-stateless") == ["policy:'SpikingMlpPolicy'", spiking]
+    assert suite.zoo_algo(novel, "snn-stateless") == "ppo" and suite.tuned_file(novel).endswith(
+        "rl_zoo3/hyperparams/ppo_lstm.yml"
+    )
+    assert suite.tuned_file(full).endswith("hyperparams/ppo_lstm.yml") and suite.tuned_file(full) != suite.tuned_file(novel)
+    assert suite.describe(novel, "snn-stateless") == "SNN, stateless (PPO) (SpikingMlpPolicy, --algo ppo)"
+    assert suite.policy_params(novel, "snn-t4") == [
+        "policy:'SpikingMlpRecurrentPolicy'",
+        "policy_kwargs:dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]), T=4)",
+    ]
+    assert not suite.runs_variant(suite.TASKS["cartpole-ppo"], "snn-stateless")
 
 
 @pytest.mark.slow  # about 1 CPU-minute: rl-zoo3 runs of 1,200 steps (TD3 starts learning later: no gradient step)
@@ -168,3 +196,16 @@ def test_task_without_its_environment_is_skipped_with_the_reason(tmp_path, capsy
     args = ["--tasks", "no-such-env", "--out", str(tmp_path / "l"), "--results", str(tmp_path / "r"), "--quick"]
     assert suite.main(args) == []
     assert "no-such-env: skipped, NoSuchEnv-v0 cannot be made here (NameNotFound" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # about 1 CPU-minute: 3 rl-zoo3 runs of 1,200 steps
+def test_quick_suite_runs_the_recurrent_task(tmp_path):
+    stdout = run_suite(tmp_path, "--tasks", "cartpolenovel-ppo_lstm", "--policies", "ann", "snn", "snn-stateless")
+    assert "3 run(s) to train" in stdout and "FAILED" not in stdout
+    (task,) = json.loads((tmp_path / "learning.json").read_text())["tasks"]
+    for policy in ("ann", "snn", "snn-stateless"):
+        assert [step for step, _ in task[policy]["curves"][0]] == [400, 800, 1200]
+    info = json.loads((tmp_path / "runs" / "cartpolenovel-ppo_lstm" / "snn-stateless-seed0.json").read_text())
+    assert "--algo ppo " in info["command"] and "ppo_lstm.yml" in info["command"]
+    table = (tmp_path / "learning.md").read_text()
+    assert "| SNN (SpikingMlpRecurrentPolicy) | 1 | 1,200 |" in table

@@ -1,8 +1,9 @@
 """
 Export a spiking policy's action path: to NIR (:func:`to_nir`, with :func:`run_nir`, a small simulator for the
 round trip) for neuromorphic hardware and simulators, checked in closed loop in other NIR consumers
-(:func:`verify_export`), and to TorchScript / ONNX (:func:`to_torchscript`,
-:func:`to_onnx`) for deployment without SB3.
+(:func:`verify_export`), and to TorchScript / ONNX (:func:`to_torchscript`, :func:`to_onnx`) for deployment without
+SB3; for the stateful policies, the streaming step (observation and potentials in, action and potentials out):
+:func:`to_torchscript_step`, :func:`to_onnx_step`, :func:`to_nir_streaming`.
 
 Each name is imported when first used, so TorchScript works without the optional ``nir`` package and a missing
 package is an error that names the extra to install (``pip install "sb3-spiking[extra]"``).
@@ -36,6 +37,12 @@ _WHERE = {
     "UnrolledNeuron": "torchscript",
     "to_onnx": "torchscript",
     "to_torchscript": "torchscript",
+    "StreamingActor": "streaming",
+    "flat_actor_state": "streaming",
+    "run_nir_streaming": "streaming",
+    "to_nir_streaming": "streaming",
+    "to_onnx_step": "streaming",
+    "to_torchscript_step": "streaming",
 }
 # Optional packages the export modules import, and the extra that installs them
 _EXTRA = {"nir": "extra", "onnx": "extra", "onnxscript": "extra", "snntorch": "deploy", "sinabs": "deploy"}

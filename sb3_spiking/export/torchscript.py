@@ -43,7 +43,10 @@ class UnrolledNeuron(nn.Module):
         self.register_buffer("w", node.w.detach().clone() if self.plif else th.zeros(()))
 
     def forward(self, x_seq: th.Tensor) -> th.Tensor:
-        v = th.full_like(x_seq[0], self.v_reset)
+        return self.run(x_seq, th.full_like(x_seq[0], self.v_reset))[0]
+
+    def run(self, x_seq: th.Tensor, v: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """The spikes ``[T, ...]`` for ``x_seq`` from the potential ``v``, and the potential after the last step."""
         spikes = []
         for x in x_seq.unbind(0):
             if self.kind == "if":
@@ -59,7 +62,7 @@ class UnrolledNeuron(nn.Module):
             spike = (v >= self.v_threshold).to(x)
             v = v - spike * self.v_threshold if self.soft else (1.0 - spike) * v + spike * self.v_reset
             spikes.append(spike)
-        return th.stack(spikes)
+        return th.stack(spikes), v
 
 
 class FoldTime(nn.Module):

@@ -1,6 +1,8 @@
 """
 Spiking policies for SB3's and sb3-contrib's algorithms, and the registry that gives them their names
-(``SpikingMlpPolicy``, ``SpikingCnnPolicy``, ``SpikingMultiInputPolicy``) in every fitting algorithm.
+(``SpikingMlpPolicy``, ``SpikingCnnPolicy``, ``SpikingMultiInputPolicy``) in every fitting algorithm, and
+``Spiking{Mlp,Cnn,MultiInput}RecurrentPolicy`` (stateful, the membrane potentials carried across env steps) in
+RecurrentPPO.
 """
 
 from sb3_spiking.policies.actor_critic import (
@@ -21,6 +23,11 @@ from sb3_spiking.policies.contrib import (
 from sb3_spiking.policies.dqn import SpikingCnnDQNPolicy, SpikingDQNPolicy, SpikingMultiInputDQNPolicy, SpikingQNetwork
 from sb3_spiking.policies.off_policy import SpikingContinuousCritic, SpikingOffPolicyMixin
 from sb3_spiking.policies.proxy_target import ProxyTargetTD3
+from sb3_spiking.policies.recurrent import (
+    SpikingRecurrentActorCriticCnnPolicy,
+    SpikingRecurrentActorCriticPolicy,
+    SpikingRecurrentMultiInputActorCriticPolicy,
+)
 from sb3_spiking.policies.registry import PolicyAlias, register_policies
 from sb3_spiking.policies.sac import (
     SpikingCrossQActor,
@@ -60,6 +67,9 @@ __all__ = [
     "SpikingQNetwork",
     "SpikingQRDQNPolicy",
     "SpikingQuantileNetwork",
+    "SpikingRecurrentActorCriticCnnPolicy",
+    "SpikingRecurrentActorCriticPolicy",
+    "SpikingRecurrentMultiInputActorCriticPolicy",
     "SpikingSACActor",
     "SpikingSACCnnPolicy",
     "SpikingSACMultiInputPolicy",

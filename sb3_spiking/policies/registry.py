@@ -16,6 +16,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
 ENTRY_POINT_GROUP = "sb3_spiking.policies"
+# The alias whose policy class stands for an algorithm's policies (RecurrentPPO has no MlpPolicy)
+BASE_ALIASES = ("MlpPolicy", "MlpLstmPolicy")
 
 PolicyMap = dict[type[BasePolicy], type[BasePolicy]]
 
@@ -36,6 +38,7 @@ class PolicyAlias(str):
 def builtin_policies() -> dict[str, PolicyMap]:
     """The policies this package ships, by name (also declared as entry points in its metadata)."""
     from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
     from sb3_contrib.crossq.policies import CrossQPolicy
     from sb3_contrib.qrdqn.policies import QRDQNPolicy
     from sb3_contrib.tqc.policies import TQCPolicy
@@ -45,7 +48,7 @@ def builtin_policies() -> dict[str, PolicyMap]:
     from stable_baselines3.td3.policies import TD3Policy
 
     from sb3_spiking import policies
-    from sb3_spiking.policies import contrib, sac, td3
+    from sb3_spiking.policies import contrib, recurrent, sac, td3
 
     return {
         "SpikingMlpPolicy": {
@@ -77,6 +80,10 @@ def builtin_policies() -> dict[str, PolicyMap]:
             TD3Policy: td3.SpikingTD3MultiInputPolicy,
             TQCPolicy: sac.SpikingTQCMultiInputPolicy,
         },
+        # RecurrentPPO's: the membrane potentials carried across env steps are the recurrent state
+        "SpikingMlpRecurrentPolicy": {RecurrentActorCriticPolicy: recurrent.SpikingMlpRecurrentPolicy},
+        "SpikingCnnRecurrentPolicy": {RecurrentActorCriticPolicy: recurrent.SpikingCnnRecurrentPolicy},
+        "SpikingMultiInputRecurrentPolicy": {RecurrentActorCriticPolicy: recurrent.SpikingMultiInputRecurrentPolicy},
     }
 
 
@@ -95,6 +102,21 @@ def builtin_multi_input_policies() -> PolicyMap:
     return builtin_policies()["SpikingMultiInputPolicy"]
 
 
+def builtin_mlp_recurrent_policies() -> PolicyMap:
+    """Entry point of ``SpikingMlpRecurrentPolicy``."""
+    return builtin_policies()["SpikingMlpRecurrentPolicy"]
+
+
+def builtin_cnn_recurrent_policies() -> PolicyMap:
+    """Entry point of ``SpikingCnnRecurrentPolicy``."""
+    return builtin_policies()["SpikingCnnRecurrentPolicy"]
+
+
+def builtin_multi_input_recurrent_policies() -> PolicyMap:
+    """Entry point of ``SpikingMultiInputRecurrentPolicy``."""
+    return builtin_policies()["SpikingMultiInputRecurrentPolicy"]
+
+
 def installed_policies() -> dict[str, PolicyMap]:
     """
     The policies declared in the entry-point group, by name, over the built-in ones (which a source checkout
@@ -110,6 +132,14 @@ def installed_policies() -> dict[str, PolicyMap]:
     return found
 
 
+def base_policy(algorithm: type[BaseAlgorithm]) -> Optional[type[BasePolicy]]:
+    """An algorithm's base policy: its ``MlpPolicy``, or its ``MlpLstmPolicy`` (RecurrentPPO); None without either."""
+    for name in BASE_ALIASES:
+        if name in algorithm.policy_aliases:
+            return algorithm.policy_aliases[name]
+    return None
+
+
 def default_algorithms() -> list[type[BaseAlgorithm]]:
     """The algorithms whose ``policy_aliases`` receive the spiking names: SB3's and sb3-contrib's."""
     import sb3_contrib
@@ -119,18 +149,22 @@ def default_algorithms() -> list[type[BaseAlgorithm]]:
     for module in (stable_baselines3, sb3_contrib):
         for name in getattr(module, "__all__", dir(module)):
             obj = getattr(module, name, None)
-            if isinstance(obj, type) and issubclass(obj, BaseAlgorithm) and "MlpPolicy" in obj.policy_aliases:
+            if isinstance(obj, type) and issubclass(obj, BaseAlgorithm) and base_policy(obj) is not None:
                 algorithms.append(obj)
     return algorithms
 
 
 def _pick(policy_map: PolicyMap, base: type[BasePolicy]) -> Optional[type[BasePolicy]]:
-    """The spiking policy for the most specific base class of ``base`` in the map, if any."""
+    """
+    The spiking policy for the most specific base class of ``base`` in the map, if any, provided that it is a
+    ``base`` (the algorithm calls its base policy's methods: RecurrentPPO's policy is an ActorCriticPolicy, but an
+    actor-critic policy without its recurrent methods is not one for RecurrentPPO).
+    """
     matches = [key for key in policy_map if issubclass(base, key)]
     if not matches:
         return None
-    most_specific = max(matches, key=lambda key: len(key.__mro__))
-    return policy_map[most_specific]
+    policy = policy_map[max(matches, key=lambda key: len(key.__mro__))]
+    return policy if issubclass(policy, base) else None
 
 
 def register_policies(algorithms: Optional[list[type[BaseAlgorithm]]] = None) -> dict[str, list[str]]:
@@ -146,7 +180,9 @@ def register_policies(algorithms: Optional[list[type[BaseAlgorithm]]] = None) ->
         if "policy_aliases" not in vars(algorithm):
             # Give the class its own dict rather than adding to an inherited one
             algorithm.policy_aliases = dict(algorithm.policy_aliases)
-        base = algorithm.policy_aliases["MlpPolicy"]
+        base = base_policy(algorithm)
+        if base is None:
+            continue
         for name, policy_map in policies.items():
             policy = _pick(policy_map, base)
             if policy is not None:

@@ -79,10 +79,10 @@ class NonSpikingReadout(nn.Module):
         self.tau = float(tau)
         # Functions of (T, tau), not learned or saved quantities: kept out of the state dict
         self.register_buffer("kernel", decoder_kernel(T, self.tau, decoder), persistent=False)
-        # Needed beyond one block only (see _carry)
-        self.register_buffer("carry", self._carry() if T > BLOCK else th.zeros(0, 1), persistent=False)
+        # Needed beyond one block only (see _block_decay)
+        self.register_buffer("block_decay", self._block_decay() if T > BLOCK else th.zeros(0, 1), persistent=False)
 
-    def _carry(self, like: Optional[th.Tensor] = None) -> th.Tensor:
+    def _block_decay(self, like: Optional[th.Tensor] = None) -> th.Tensor:
         """The decay of a block's last potential over the next block's steps, ``(1 - 1/tau) ** (1..BLOCK)``."""
         carry = ((1.0 - 1.0 / self.tau) ** th.arange(1, BLOCK + 1, dtype=th.float64)).view(-1, 1).float()
         return carry if like is None else carry.to(like)
@@ -100,7 +100,7 @@ class NonSpikingReadout(nn.Module):
         padded = nn.functional.pad(current, (0, 0, 0, blocks * BLOCK - T)).view(blocks, BLOCK, n)
         local = th.matmul(kernel, padded)  # each block from rest: [blocks, BLOCK, n]
         # The potential at the end of each block, carried over: e[k] = local[k, -1] + decay ** BLOCK * e[k - 1]
-        carry = self.carry if self.carry.shape[0] == BLOCK else self._carry(current)
+        carry = self.block_decay if self.block_decay.shape[0] == BLOCK else self._block_decay(current)
         decay = carry[-1]
         ends, end = [], th.zeros_like(local[0, -1])
         for last in local[:-1, -1].unbind(0):

@@ -1,0 +1,285 @@
+"""
+Spiking layers whose membrane potential is carried from one env step to the next, for the stateful policies.
+
+Every other network of the package starts each observation from rest. Here an env step is ``T`` simulation steps
+(1 by default) that start where the previous env step of the same episode ended: the network is a dynamical system
+fed one observation after another, as on neuromorphic hardware. The layers keep the package's layout (``[T, B, ...]``,
+the encoder once per observation, time folded into the batch); only the neurons and the non-spiking readout differ:
+
+- :class:`StatefulIFNode`, :class:`StatefulLIFNode`, :class:`StatefulParametricLIFNode`: SpikingJelly's own update
+  (charge, fire, hard reset) started from a given potential instead of rest;
+- :class:`StatefulReadout`: the non-spiking integrator ``u <- u + (y - u) / tau`` started from a given potential,
+  its decoder reading the ``T`` steps of each env step.
+
+The potentials never stay in the modules: :class:`MembraneState` hands them in before a forward pass and takes
+them out after it, as one flat vector per sequence (what RecurrentPPO stores in its buffer). A forward pass may hold
+a whole sequence of env steps: the batch ``[n_seq * L, ...]`` is ``n_seq`` sequences of ``L`` steps each, sequence
+major (RecurrentPPO's order); each stateful layer walks the ``L`` steps, resetting the potential to rest where an
+episode starts. Outside :meth:`MembraneState.carry` these layers run from rest, like the package's other layers.
+"""
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+import torch as th
+from spikingjelly.activation_based import neuron as sj_neuron
+from torch import nn
+
+from sb3_spiking.snn.neurons import IFNode, LIFNode, ParametricLIFNode, _RestingStartMixin
+from sb3_spiking.snn.readout import NonSpikingReadout, time_major
+
+
+class Carry:
+    """
+    What a stateful layer needs for one forward pass: the potential it starts from and where episodes start.
+
+    :param keep: ``[n_seq, L]``, 0 where an episode starts at that env step (the potential is reset to rest), else 1
+    :param v: The potential after the previous env step, ``[n_seq, *shape]``; None: at rest
+    """
+
+    def __init__(self, keep: th.Tensor, v: Optional[th.Tensor]) -> None:
+        self.keep = keep
+        self.v = v
+
+    def start(self, step: int, v: Optional[th.Tensor]) -> Optional[th.Tensor]:
+        """The potential an env step starts from: ``v``, reset to rest where an episode starts."""
+        if v is None:
+            return None
+        return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1)))
+
+
+def _steps(x_seq: th.Tensor, carry: Carry) -> th.Tensor:
+    """``[T, n_seq * L, ...]`` as ``[T, n_seq, L, ...]``."""
+    n_seq, length = carry.keep.shape
+    return x_seq.reshape(x_seq.shape[0], n_seq, length, *x_seq.shape[2:])
+
+
+def _direct_update_supported(node: sj_neuron.BaseNode) -> bool:
+    """Whether :meth:`_CarriedStartMixin._direct` computes the layer's update (the configurations of the fused kernel)."""
+    return (
+        type(node).__mro__[2] in (IFNode, LIFNode, ParametricLIFNode)
+        and node.v_reset == 0.0
+        and not node.store_v_seq
+        and getattr(node, "decay_input", True)
+        and getattr(node, "_neuron_precision", None) is None
+    )
+
+
+class _CarriedStartMixin:
+    """A neuron layer that starts from ``carry.v`` (when a :class:`Carry` is set) and leaves the end potential there."""
+
+    carry: Optional[Carry] = None
+
+    def forward(self, x_seq: th.Tensor) -> th.Tensor:
+        carry = self.carry
+        if carry is None:
+            return super().forward(x_seq)  # type: ignore[misc]  (from rest)
+        x_steps = _steps(x_seq, carry)
+        direct = _direct_update_supported(self)  # type: ignore[arg-type]
+        v, spikes = carry.v, []
+        try:
+            for step in range(x_steps.shape[2]):
+                start = carry.start(step, v)
+                if direct:
+                    out, v = self._direct(x_steps[:, :, step], start)
+                else:
+                    self.v = 0.0 if start is None else start  # type: ignore[attr-defined]
+                    # SpikingJelly's own multi-step update from that potential (not the rest-start of the parent)
+                    out = super(_RestingStartMixin, self).forward(x_steps[:, :, step])  # type: ignore[misc]
+                    v = self.v  # type: ignore[attr-defined]
+                spikes.append(out)
+        finally:
+            if not direct:
+                self.reset()  # type: ignore[attr-defined]
+        carry.v = v
+        if len(spikes) == 1:  # one env step (rollouts, predict): no copy
+            return spikes[0].reshape(x_seq.shape)
+        return th.stack(spikes, dim=2).reshape(x_seq.shape)
+
+    def _direct(self, x_seq: th.Tensor, v: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The update of the fused kernel (:mod:`~sb3_spiking.snn.fused`: charge ``h = a v + b x``, fire with the
+        layer's surrogate, hard reset to 0) from ``v``, in plain operations: SpikingJelly's per-call dispatch costs
+        more than the arithmetic of one step.
+        """
+        if isinstance(self, sj_neuron.ParametricLIFNode):
+            b = self.w.sigmoid()
+            a = 1.0 - b
+        elif isinstance(self, sj_neuron.LIFNode):
+            a, b = 1.0 - 1.0 / self.tau, 1.0 / self.tau
+        else:
+            a, b = 1.0, 1.0
+        threshold = float(self.v_threshold)  # type: ignore[attr-defined]
+        grad = th.is_grad_enabled()
+        spikes = []
+        for x in x_seq:
+            h = b * x if v is None else a * v + b * x
+            if grad:
+                spike = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
+                v = h * (1.0 - (spike.detach() if self.detach_reset else spike))  # type: ignore[attr-defined]
+            else:
+                spike = (h >= threshold).to(h)
+                v = h * (1.0 - spike)
+            spikes.append(spike)
+        return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v  # type: ignore[return-value]
+
+
+class StatefulIFNode(_CarriedStartMixin, IFNode):
+    """Integrate-and-fire neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+
+
+class StatefulLIFNode(_CarriedStartMixin, LIFNode):
+    """Leaky integrate-and-fire neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+
+
+class StatefulParametricLIFNode(_CarriedStartMixin, ParametricLIFNode):
+    """PLIF neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+
+
+STATEFUL_NEURONS: dict[type[sj_neuron.BaseNode], type[sj_neuron.BaseNode]] = {
+    IFNode: StatefulIFNode,
+    LIFNode: StatefulLIFNode,
+    ParametricLIFNode: StatefulParametricLIFNode,
+}
+
+
+def make_stateful_(module: nn.Module) -> nn.Module:
+    """
+    Turn every neuron layer of a network into its stateful counterpart, in place (same parameters and knobs).
+
+    :param module: A network built by the package's builders (``spiking_mlp``, the spiking CNNs)
+    :return: The same network
+    """
+    for sub in module.modules():
+        stateful = STATEFUL_NEURONS.get(type(sub))
+        if stateful is not None:
+            sub.__class__ = stateful  # a subclass that adds no state: only how a forward pass starts
+        elif isinstance(sub, sj_neuron.BaseNode) and not isinstance(sub, _CarriedStartMixin):
+            raise TypeError(f"No stateful counterpart for the neuron layer {type(sub).__name__}")
+    return module
+
+
+def _decode(decoder: str, u: th.Tensor) -> th.Tensor:
+    """A decoder's statistic over the ``T`` steps ``[T, ...]`` of one env step."""
+    if decoder in ("last-mem",):
+        return u[-1]
+    if decoder == "max-mem":
+        return u.max(dim=0).values
+    if decoder == "mean-mem":
+        return u.mean(dim=0)
+    index = u.abs().argmax(dim=0, keepdim=True)  # max-abs-mem
+    return u.gather(0, index).squeeze(0)
+
+
+class StatefulReadout(NonSpikingReadout):
+    """
+    The non-spiking readout (:class:`~sb3_spiking.snn.readout.NonSpikingReadout`) whose integrator starts each env
+    step from the potential that the previous one ended with; the decoder reads the ``T`` steps of each env step.
+    ``fr-mlp`` has no integrator, hence no state: it reads the mean firing rate of each env step.
+    """
+
+    carry: Optional[Carry] = None
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        carry = self.carry
+        if carry is None:
+            return super().forward(x)
+        if x.dim() == 2:
+            x = time_major(x, self.T)
+        if self.decoder == "fr-mlp":
+            carry.v = x.new_zeros(carry.keep.shape[0], 0)
+            return self.linear(x.mean(dim=0))
+        current = _steps(self.linear(x), carry)  # [T, n_seq, L, out]
+        u = carry.v if carry.v is not None else current.new_zeros(current.shape[1], current.shape[3])
+        decoded = []
+        for step in range(current.shape[2]):
+            u = carry.start(step, u)
+            trace = []
+            for t in range(current.shape[0]):
+                u = u + (current[t, :, step] - u) / self.tau
+                trace.append(u)
+            decoded.append(u if len(trace) == 1 else _decode(self.decoder, th.stack(trace)))  # one step: every decoder reads u
+        carry.v = u
+        if len(decoded) == 1:
+            return decoded[0]
+        return th.stack(decoded, dim=1).reshape(-1, current.shape[3])
+
+
+def make_stateful_readout(readout: NonSpikingReadout) -> StatefulReadout:
+    """The stateful counterpart of a non-spiking readout, on the same linear layer (same parameters)."""
+    return StatefulReadout(readout.linear, readout.T, readout.decoder, readout.tau)
+
+
+class MembraneState:
+    """
+    The potentials of the stateful layers of one network (an actor or a critic), as one flat vector per sequence.
+
+    The layers are those of ``modules`` in their registration order (duplicates once); the size of each layer's
+    potential is found by one forward pass at rest (:meth:`probe`).
+
+    :param modules: The network's parts, in the order they run (features extractor, hidden layers, readout)
+    """
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        layers: list[nn.Module] = []
+        for module in modules:
+            for sub in module.modules():
+                if isinstance(sub, (_CarriedStartMixin, StatefulReadout)) and all(sub is not seen for seen in layers):
+                    layers.append(sub)
+        self.layers = layers
+        self.shapes: list[tuple[int, ...]] = []
+
+    @property
+    def size(self) -> int:
+        """Number of potentials per sequence (all layers)."""
+        return sum(math.prod(shape) for shape in self.shapes)
+
+    def probe(self, run: "callable", n_seq: int = 1) -> None:  # type: ignore[valid-type]
+        """Find the shape of each layer's potential from one forward pass at rest (``run()`` runs the network)."""
+        keep = th.ones(n_seq, 1)
+        carries = [Carry(keep, None) for _ in self.layers]
+        self._set(carries)
+        try:
+            with th.no_grad():
+                run()
+        finally:
+            self._set([None] * len(self.layers))
+        self.shapes = [tuple(carry.v.shape[1:]) if carry.v is not None else (0,) for carry in carries]
+
+    def split(self, flat: th.Tensor) -> list[th.Tensor]:
+        """The potential of each layer ``[n_seq, *shape]`` from the flat state ``[n_seq, size]``."""
+        sizes = [math.prod(shape) for shape in self.shapes]
+        parts = th.split(flat[:, : self.size], sizes, dim=1)
+        return [part.reshape(flat.shape[0], *shape) for part, shape in zip(parts, self.shapes)]
+
+    def _set(self, carries: list) -> None:
+        for layer, carry in zip(self.layers, carries):
+            # A plain attribute, set without nn.Module.__setattr__ (whose checks cost more than a step of a small layer)
+            layer.__dict__["carry"] = carry
+
+    @contextmanager
+    def carry(self, flat: th.Tensor, episode_starts: th.Tensor) -> Iterator[list[Carry]]:
+        """
+        Inside the block, a forward pass of the network starts from ``flat`` and resets to rest where episodes start.
+        After it, ``th.cat([c.v.flatten(1) for c in carries], 1)`` (see :meth:`flatten`) is the end state.
+
+        :param flat: The state after the previous env step, ``[n_seq, size]`` (or more columns, ignored)
+        :param episode_starts: ``[n_seq * L]``, sequence major: 1 where an episode starts
+        """
+        n_seq = flat.shape[0]
+        keep = 1.0 - episode_starts.reshape(n_seq, -1).to(flat)
+        carries = [Carry(keep, v) for v in self.split(flat)]
+        self._set(carries)
+        try:
+            yield carries
+        finally:
+            self._set([None] * len(self.layers))
+
+    @staticmethod
+    def flatten(carries: list[Carry], n_seq: int, like: th.Tensor) -> th.Tensor:
+        """The flat state ``[n_seq, size]`` that a forward pass inside :meth:`carry` ended with."""
+        if not carries:
+            return like.new_zeros(n_seq, 0)
+        return th.cat([carry.v.reshape(n_seq, -1) for carry in carries], dim=1)  # type: ignore[union-attr]
