@@ -21,6 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch as th
+from learning_tasks import Task, random_return
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -62,20 +63,6 @@ def evaluate(model, env_id: str, episodes: int, seed: int) -> float:
     return float(mean)
 
 
-def random_return(env_id: str, episodes: int) -> float:
-    env = gym.make(env_id)
-    env.action_space.seed(0)
-    total = 0.0
-    for episode in range(episodes):
-        env.reset(seed=episode)
-        done = False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-    return total / episodes
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -91,7 +78,7 @@ def main() -> None:
     for task in args.tasks:
         env_id, algo, kwargs, steps = TASKS[task]
         steps = steps if args.steps is None else args.steps
-        baseline = random_return(env_id, args.episodes)
+        baseline = random_return(Task(env_id, algo.__name__.lower(), 0.0, "", steps, steps), args.episodes, {})
         for seed in args.seeds:
             start = time.time()
             model = algo("SpikingMlpPolicy", env_id, seed=seed, **kwargs).learn(steps)
