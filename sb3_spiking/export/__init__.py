@@ -28,7 +28,7 @@ _WHERE = {
     "ExportCheck": "verify",
     "consumer_runner": "consumers",
     "graph_actions": "verify",
-    "host_readout": "consumers",
+    "host_readout": "nir_sim",
     "verify_export": "verify",
     "quantize_graph": "quantize",
     "quantize_policy": "quantize",

@@ -2,8 +2,8 @@
 Run a graph from :func:`~sb3_spiking.export.to_nir` in other NIR consumers, as each one reads NIR.
 
 A consumer here is a function ``x [B, *input_shape] -> output potentials [T, B, out]``; the host then reads the
-output out as ``graph.metadata["readout"]`` asks (:func:`host_readout`). The consumers read NIR's continuous-time
-neurons in different ways, and the package adapts to each, or stops with an error naming the node:
+output out as ``graph.metadata["readout"]`` asks (:func:`~sb3_spiking.export.nir_sim.host_readout`). The consumers
+read NIR's continuous-time neurons in different ways, and the package adapts to each, or stops with an error naming the node:
 
 - ``"nir_sim"``: the package's own simulator (:func:`~sb3_spiking.export.run_nir`, forward Euler with the graph's
   ``dt``). Every node of the export.
@@ -46,20 +46,6 @@ from sb3_spiking.export.nir_sim import run_nir
 CONSUMERS = ("nir_sim", "snntorch", "sinabs")
 SNNTORCH_DT = 1e-4  # snntorch 1.0.0's import_nir uses this step for every LIF
 SNNTORCH_IF_TAU = 1e4  # seconds: beta = 1 - dt / tau = 1 - 1e-8, which is 1.0 in float32
-
-
-def host_readout(trace: th.Tensor, readout: str) -> th.Tensor:
-    """
-    What the host reads from the output potentials ``[T, B, out]``: ``"last"`` step, running ``"max"`` or the
-    value of largest magnitude (``"max-abs"``, sign kept), as ``graph.metadata["readout"]`` names it.
-    """
-    if readout == "last":
-        return trace[-1]
-    if readout == "max":
-        return trace.max(dim=0).values
-    if readout == "max-abs":
-        return trace.gather(0, trace.abs().argmax(dim=0, keepdim=True)).squeeze(0)
-    raise ValueError(f"Unknown readout {readout!r}: valid choices are 'last', 'max', 'max-abs'")
 
 
 def _need(package: str) -> None:

@@ -76,15 +76,24 @@ def run_nir(graph: nir.NIRGraph, x: th.Tensor, T: Optional[int] = None, dt: Opti
     dt = float(graph.metadata["dt"] if dt is None else dt)
     order = _order(graph)
     state: dict[str, Optional[th.Tensor]] = {}
-    outputs = []
-    for _ in range(T):
-        values: dict[str, th.Tensor] = {}
-        for name in order:
-            sources = [values[src] for src, dst in graph.edges if dst == name]
-            inp = x if not sources else sum(sources[1:], sources[0])
-            values[name], state[name] = _step(graph.nodes[name], inp, state.get(name), dt)
-        outputs.append(values["output"])
-    return th.stack(outputs)
+    return th.stack([graph_step(graph, order, x, state, dt) for _ in range(T)])
+
+
+def graph_step(
+    graph: nir.NIRGraph, order: list[str], x: th.Tensor, state: dict[str, Optional[th.Tensor]], dt: float
+) -> th.Tensor:
+    """
+    One time step of every node of ``graph`` (in ``order``) on the input ``x``; ``state`` (each node's state, by
+    name) is updated in place.
+
+    :return: The output node's value ``[B, out]``
+    """
+    values: dict[str, th.Tensor] = {}
+    for name in order:
+        sources = [values[src] for src, dst in graph.edges if dst == name]
+        inp = x if not sources else sum(sources[1:], sources[0])
+        values[name], state[name] = _step(graph.nodes[name], inp, state.get(name), dt)
+    return values["output"]
 
 
 def nir_readout(graph: nir.NIRGraph, x: th.Tensor) -> th.Tensor:
@@ -96,7 +105,14 @@ def nir_readout(graph: nir.NIRGraph, x: th.Tensor) -> th.Tensor:
     :return: Q-values, quantiles, logits or means, ``[B, out]``
     """
     trace = run_nir(graph, x) * float(graph.metadata.get("output_scale", 1.0))
-    readout = str(graph.metadata.get("readout", "last"))
+    return host_readout(trace, str(graph.metadata.get("readout", "last")))
+
+
+def host_readout(trace: th.Tensor, readout: str) -> th.Tensor:
+    """
+    What the host reads from the output potentials ``[T, B, out]``: ``"last"`` step, running ``"max"`` or the
+    value of largest magnitude (``"max-abs"``, sign kept), as ``graph.metadata["readout"]`` names it.
+    """
     if readout == "last":
         return trace[-1]
     if readout == "max":

@@ -194,7 +194,7 @@ def run_nir_streaming(graph: "nir.NIRGraph", observations: th.Tensor, episode_st
     :param episode_starts: ``[L, B]``, 1 where an episode starts
     :return: The decoded outputs ``[L, B, out]`` (logits, Gaussian means)
     """
-    from sb3_spiking.export.nir_sim import _order, _step
+    from sb3_spiking.export.nir_sim import _order, graph_step
 
     T, dt = int(graph.metadata["T"]), float(graph.metadata["dt"])
     order = _order(graph)
@@ -204,10 +204,6 @@ def run_nir_streaming(graph: "nir.NIRGraph", observations: th.Tensor, episode_st
         keep = 1.0 - starts.to(x)
         state = {k: (None if v is None else v * keep.view(-1, *([1] * (v.dim() - 1)))) for k, v in state.items()}
         for _ in range(T):
-            values: dict[str, th.Tensor] = {}
-            for name in order:
-                sources = [values[src] for src, dst in graph.edges if dst == name]
-                inp = x if not sources else sum(sources[1:], sources[0])
-                values[name], state[name] = _step(graph.nodes[name], inp, state.get(name), dt)
-        outputs.append(values["output"])
+            output = graph_step(graph, order, x, state, dt)
+        outputs.append(output)
     return th.stack(outputs)

@@ -16,8 +16,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 
-from sb3_spiking.export.consumers import consumer_runner, host_readout
+from sb3_spiking.export.consumers import consumer_runner
 from sb3_spiking.export.nir_graph import to_nir
+from sb3_spiking.export.nir_sim import host_readout
 
 
 @dataclass
