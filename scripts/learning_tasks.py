@@ -160,6 +160,10 @@ VARIANTS: dict[str, Variant] = {
     "snn-pop-clip3": Variant(
         "SNN, population encoder, inputs clipped at 3", dict(encoder="population", input_clip=3.0), mlp_only=True
     ),
+    # the first layer's thresholds spread over +-3 or +-6 standard deviations of the standardised inputs (zero biases put
+    # them all within a quarter of one of the mean)
+    "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
+    "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # the stateless spiking policy (T=8 from rest at every observation) under PPO, with the RecurrentPPO task's tuned entry
     "snn-stateless": Variant("SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True),
 }
@@ -181,6 +185,8 @@ COLORS = {
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
+    "snn-span3": "crimson",
+    "snn-span6": "teal",
 }
 
 

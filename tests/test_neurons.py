@@ -137,6 +137,8 @@ def test_surrogate_gradient_flows(surrogate):
         (dict(input_clip=0.0), ["input_clip must be > 0, a finite number"]),
         (dict(input_clip=float("inf")), ["input_clip must be > 0, a finite number"]),
         (dict(input_clip="3"), ["input_clip must be > 0, a finite number"]),
+        (dict(input_span=-1.0), ["input_span must be >= 0, a finite number"]),
+        (dict(input_span=float("nan")), ["input_span must be >= 0, a finite number"]),
     ],
 )
 def test_bad_knobs_are_refused_with_the_valid_choices(kwargs, words):

@@ -88,6 +88,12 @@ class SpikingConfig:
         ``[-input_clip, input_clip]``, as SB3's ``VecNormalize`` clips at ``clip_obs``, so that a state far from
         the statistics seen so far cannot drive the first layer into a fixed pattern; ``None`` (no clipping) or > 0.
         A population encoder's centres then start spread over the clipped range
+    :param input_span: Where the thresholds of the first layer behind standardised observations (``input_norm``,
+        linear encoder) start: each neuron reaches its threshold at a random distance from the mean along its
+        weights, uniform over ``[-input_span, input_span]`` standard deviations, so that the layer codes how far
+        an observation lies from the mean and not only in which direction
+        (:func:`~sb3_spiking.snn.initialization.spread_thresholds_`); 0 gives zero biases (every threshold near the
+        mean), >= 0. Only the initialisation depends on it
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -108,6 +114,7 @@ class SpikingConfig:
     encoder: str = "linear"
     input_norm: bool = True
     input_clip: Optional[float] = None
+    input_span: float = 0.0
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -124,6 +131,7 @@ class SpikingConfig:
         choice("reset", self.reset, RESETS)
         if self.input_clip is not None:
             number("input_clip", self.input_clip, 0.0, False, "bound of the standardised inputs, or None for no clipping")
+        number("input_span", self.input_span, 0.0, True, "half-width of the spread of the first layer's thresholds")
         choice("encoder", self.encoder, ENCODERS)
         flag("input_norm", self.input_norm)
         integer("pop_size", self.pop_size, 1, "neurons per dimension")

@@ -8,6 +8,14 @@ readouts start with almost no input and learning has to wait for surrogate gradi
 Here the weights are drawn with a standard deviation proportional to the threshold instead,
 ``gain * v_threshold / sqrt(fan_in)`` (zero bias), which gives hidden firing rates of roughly 0.15-0.2 at
 initialisation.
+
+With zero biases every neuron of the first layer behind standardised observations reaches its threshold within a
+quarter of a standard deviation of the mean (``v_threshold / |w|`` with ``|w|`` near ``gain``): the layer then codes
+the direction of an observation from the mean and hardly its distance, and observations far along one direction
+all look alike (MountainCar's states of high energy are as those of low). ``input_span`` spreads these thresholds:
+each neuron's bias puts its threshold at a random distance, uniform over ``[-input_span, input_span]`` standard
+deviations, along its weight vector, so that the layer tiles the standardised range as a ReLU layer with PyTorch's
+random biases tiles its inputs.
 """
 
 import math
@@ -15,17 +23,25 @@ import math
 import torch as th
 from torch import nn
 
+from sb3_spiking.snn.normalization import RunningNorm
+
 SPIKING_INIT_GAIN = 4.0
 
 
-def spiking_init_(module: nn.Module, v_threshold: float = 1.0, gain: float = SPIKING_INIT_GAIN) -> nn.Module:
+def spiking_init_(
+    module: nn.Module, v_threshold: float = 1.0, gain: float = SPIKING_INIT_GAIN, input_span: float = 0.0
+) -> nn.Module:
     """
     Re-initialise, in place, every linear and convolutional layer inside ``module``: weights from
-    ``N(0, (gain * v_threshold)^2 / fan_in)``, biases zero. Apply it only to layers that feed spiking neurons.
+    ``N(0, (gain * v_threshold)^2 / fan_in)``, biases zero, except that a linear layer that directly follows a
+    :class:`~sb3_spiking.snn.normalization.RunningNorm` in a ``nn.Sequential`` gets its thresholds spread over
+    ``input_span`` (see :func:`spread_thresholds_`). Apply it only to layers that feed spiking neurons.
 
     :param module: The layers to initialise
     :param v_threshold: Firing threshold of the neurons they drive
     :param gain: Scale relative to the threshold
+    :param input_span: Half-width, in standard deviations, of the range over which the thresholds of the layers
+        behind standardised inputs are spread (0: zero biases there too)
     :return: ``module``
     """
     for layer in module.modules():
@@ -35,4 +51,30 @@ def spiking_init_(module: nn.Module, v_threshold: float = 1.0, gain: float = SPI
                 layer.weight.normal_(0.0, gain * v_threshold / math.sqrt(fan_in))
                 if layer.bias is not None:
                     layer.bias.zero_()
+    if input_span > 0:
+        for sequence in module.modules():
+            if isinstance(sequence, nn.Sequential):
+                children = list(sequence)
+                for previous, layer in zip(children, children[1:]):
+                    if isinstance(previous, RunningNorm) and isinstance(layer, nn.Linear):
+                        spread_thresholds_(layer, v_threshold, input_span)
     return module
+
+
+def spread_thresholds_(layer: nn.Linear, v_threshold: float, span: float) -> nn.Linear:
+    """
+    Set, in place, the biases of a linear layer fed by standardised inputs so that neuron ``j``'s input current
+    ``w_j . x + b_j`` reaches ``v_threshold`` where the projection of ``x`` on ``w_j / |w_j|`` equals ``c_j``, with
+    ``c_j`` uniform over ``[-span, span]``: ``b_j = v_threshold - |w_j| c_j``.
+
+    :param layer: The layer (its weights already initialised)
+    :param v_threshold: Firing threshold of the neurons it drives
+    :param span: Half-width of the range of the offsets ``c_j``
+    :return: ``layer``
+    """
+    if layer.bias is None:
+        raise ValueError("Spreading the thresholds needs a layer with biases")
+    with th.no_grad():
+        offsets = th.empty_like(layer.bias).uniform_(-span, span)
+        layer.bias.copy_(v_threshold - layer.weight.norm(dim=1) * offsets)
+    return layer

@@ -81,7 +81,7 @@ def spiking_mlp(
         last_dim = size
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
-    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold)
+    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold, input_span=spiking.input_span)
 
 
 def encoded_dim(input_dim: int, spiking: SpikingConfig) -> int:

@@ -1,0 +1,90 @@
+"""The threshold-aware initialisation, and the thresholds of the first layer spread over the standardised range."""
+
+import math
+
+import pytest
+import torch as th
+from stable_baselines3 import DQN, PPO, SAC
+from torch import nn
+
+import sb3_spiking  # noqa: F401
+from sb3_spiking.snn import RunningNorm, SpikingConfig, spiking_init_, spiking_mlp
+from sb3_spiking.snn.initialization import spread_thresholds_
+
+
+def crossings(layer: nn.Linear, v_threshold: float = 1.0) -> th.Tensor:
+    """Where each neuron's current reaches the threshold, along its weight vector: ``(v_threshold - b) / |w|``."""
+    return ((v_threshold - layer.bias) / layer.weight.norm(dim=1)).detach()
+
+
+def test_spread_thresholds_by_hand():
+    layer = nn.Linear(2, 3)
+    with th.no_grad():
+        layer.weight.copy_(th.tensor([[3.0, 4.0], [0.0, 2.0], [-1.0, 0.0]]))
+    th.manual_seed(0)
+    offsets = th.empty(3).uniform_(-1.5, 1.5)
+    th.manual_seed(0)
+    spread_thresholds_(layer, v_threshold=0.5, span=1.5)
+    # b = v_threshold - |w| c with |w| = 5, 2, 1
+    th.testing.assert_close(layer.bias.data, 0.5 - th.tensor([5.0, 2.0, 1.0]) * offsets)
+    # the current of neuron j at x = c_j w_j / |w_j| is the threshold
+    at_crossing = offsets.view(-1, 1) * layer.weight / layer.weight.norm(dim=1, keepdim=True)
+    currents = (at_crossing * layer.weight).sum(dim=1) + layer.bias
+    th.testing.assert_close(currents.detach(), th.full((3,), 0.5))
+    with pytest.raises(ValueError, match="biases"):
+        spread_thresholds_(nn.Linear(2, 3, bias=False), 1.0, 1.0)
+
+
+def test_only_the_layer_behind_the_standardisation_is_spread():
+    th.manual_seed(0)
+    net = spiking_mlp(2, [512, 64], SpikingConfig(input_span=3.0, v_threshold=2.0), raw_input=True)
+    assert isinstance(net[0], RunningNorm) and isinstance(net[1], nn.Linear)
+    c = crossings(net[1], v_threshold=2.0)
+    assert float(c.abs().max()) <= 3.0 and float(c.min()) < -2.8 and float(c.max()) > 2.8
+    assert abs(float(c.std()) - 3.0 / math.sqrt(3.0)) < 0.15  # uniform over [-3, 3]
+    assert float(net[4].bias.detach().abs().max()) == 0.0  # the second layer keeps zero biases
+    # no standardisation (raw inputs, or input_norm=False), a population encoder, or span 0: zero biases everywhere
+    for kwargs, raw in ((dict(input_span=3.0), False), (dict(input_span=3.0, input_norm=False), True),
+                        (dict(input_span=3.0, encoder="population"), True), (dict(), True)):  # fmt: skip
+        net = spiking_mlp(2, [16], SpikingConfig(**kwargs), raw_input=raw)
+        linear = next(module for module in net if isinstance(module, nn.Linear))
+        assert float(linear.bias.detach().abs().max()) == 0.0, kwargs
+
+
+def test_spread_thresholds_code_the_distance_from_the_mean():
+    """Zero biases put every threshold within a quarter of a standard deviation of the mean: along a ray from the
+    mean, the first layer's firing pattern hardly changes beyond 2 std (only neurons nearly orthogonal to the ray
+    still cross). Spread thresholds keep it changing."""
+    ray = th.tensor([[2.0, 1.0]]) / math.sqrt(5.0) * th.linspace(2.0, 7.0, 5).view(-1, 1)
+    changed = {}
+    for span in (0.0, 6.0):
+        th.manual_seed(0)
+        net = spiking_mlp(2, [256], SpikingConfig(input_span=span), raw_input=True).eval()
+        with th.no_grad():
+            rates = net(ray).mean(dim=0)
+        changed[span] = float((rates[-1] != rates[0]).float().mean())
+    assert changed[0.0] < 0.15
+    assert changed[6.0] > 0.2 and changed[6.0] > 1.8 * changed[0.0]
+
+
+@pytest.mark.parametrize("algo, env", [(DQN, "CartPole-v1"), (PPO, "CartPole-v1"), (SAC, "Pendulum-v1")])
+def test_policies_spread_their_first_layers(algo, env):
+    """Every family: the first layer behind the standardisation starts spread (PPO's ``ortho_init`` re-initialisation
+    included), and the knob is saved with the model."""
+    th.manual_seed(0)
+    model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(input_span=2.0))
+    spread = [
+        crossings(layer)
+        for sequence in model.policy.modules()
+        if isinstance(sequence, nn.Sequential)
+        for previous, layer in zip(sequence, list(sequence)[1:])
+        if isinstance(previous, RunningNorm)
+    ]
+    assert spread and all(float(c.abs().max()) <= 2.0 and float(c.std()) > 0.5 for c in spread)
+    assert model.policy.resolved_knobs()["input_span"] == 2.0
+
+
+def test_spiking_init_keeps_its_gain():
+    layer = spiking_init_(nn.Linear(400, 2000), v_threshold=0.5, gain=4.0)
+    assert abs(float(layer.weight.detach().std()) - 4.0 * 0.5 / 20.0) < 0.002
+    assert float(layer.bias.detach().abs().max()) == 0.0
