@@ -4,7 +4,8 @@ policy is trained by BPTT (Adam, MSE) to output the masked velocities (cart and 
 along episodes of random actions, the state carried and reset at each episode start, as RecurrentPPO runs it.
 Reported: R^2 on held-out episodes for
 
-- the stateful spiking actor (``SpikingMlpRecurrentPolicy``, LIF tau 2, T=1, hidden 64-64);
+- the stateful spiking actor (``SpikingMlpRecurrentPolicy``, LIF tau 2, T=1, hidden 64-64, recurrent synapses);
+- the same without recurrent synapses (each layer a low-pass filter of its input, then a threshold);
 - the same actor with its state reset at every step (memoryless: the floor);
 - sb3-contrib's ``MlpLstmPolicy`` actor (LSTM 64, then 64), the anchor.
 
@@ -109,12 +110,13 @@ def main() -> None:
     train_data, test_data = episodes(400, seed=1), episodes(100, seed=2)
     print(f"R^2 of the masked velocities on 100 held-out random episodes, {args.steps} Adam steps, seeds {args.seeds}\n")
     print("| actor | R^2 per seed |\n|---|---|")
-    for kind, label in (
-        ("spiking", "stateful spiking (SpikingMlpRecurrentPolicy, LIF, T=1)"),
-        ("memoryless", "same, state reset every step (memoryless)"),
-        ("lstm", "MlpLstmPolicy (LSTM 64, then 64)"),
+    for kind, label, knobs in (
+        ("spiking", "stateful spiking (SpikingMlpRecurrentPolicy, LIF, T=1, recurrent synapses)", {}),
+        ("spiking", "same, recurrent_synapses=False", dict(recurrent_synapses=False)),
+        ("memoryless", "same, state reset every step (memoryless)", {}),
+        ("lstm", "MlpLstmPolicy (LSTM 64, then 64)", {}),
     ):
-        scores = [train(kind, train_data, test_data, args.steps, seed) for seed in args.seeds]
+        scores = [train(kind, train_data, test_data, args.steps, seed, **knobs) for seed in args.seeds]
         print(f"| {label} | {', '.join(f'{s:.3f}' for s in scores)} |", flush=True)
     for knobs in (
         (dict(tau=8.0), dict(neuron="plif"), dict(neuron="if"), dict(T=4), dict(decoder_tau=1.0)) if args.knobs else ()

@@ -164,6 +164,9 @@ VARIANTS: dict[str, Variant] = {
     # them all within a quarter of one of the mean)
     "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
+    # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
+    # the only stateful policy)
+    "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),
     # the stateless spiking policy (T=8 from rest at every observation) under PPO, with the RecurrentPPO task's tuned entry
     "snn-stateless": Variant("SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True),
 }
@@ -185,6 +188,7 @@ COLORS = {
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
+    "snn-norec": "peru",
     "snn-span3": "crimson",
     "snn-span6": "teal",
 }

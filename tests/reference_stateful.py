@@ -5,8 +5,9 @@ across env steps.
 For each sequence, env step by env step: where an episode starts every potential is set to 0 (rest); then the
 env step's ``T`` simulation steps run every layer on the single-step tensor ``[1, ...]`` (``neuron_step`` of
 ``tests/reference.py``: charge, fire, hard reset), and the readout integrates ``u = u + (y - u) / tau`` from the
-potential the previous env step left; the decoder reads the ``T`` values of ``u`` of this env step. Nothing is
-shared with the policy's code but the parameters.
+potential the previous env step left; the decoder reads the ``T`` values of ``u`` of this env step. A neuron layer
+with recurrent synapses adds ``W_rec s`` to its input, ``s`` its spikes of the previous simulation step (carried
+across env steps; its state is ``[v, s]``). Nothing is shared with the policy's code but the parameters.
 """
 
 from typing import Optional
@@ -45,16 +46,22 @@ def reference_sequence(
     :param starts: ``[L]``, 1 where an episode starts
     :param T: Simulation steps per env step
     :param state: The potential of each stateful layer (neuron layers, then the readout) before the sequence,
-        each ``[*shape]`` (None: at rest)
+        each ``[*shape]`` (None: at rest); ``[v, s]`` for a layer with recurrent synapses
     :return: The decoded outputs ``[L, out]`` and the potentials after the sequence
     """
     leaves = [leaf for module in layers for leaf in _leaves(module)]
     stateful = [leaf for leaf in leaves if isinstance(leaf, (sj_neuron.BaseNode, NonSpikingReadout))]
-    v = {id(layer): (None if s is None else s.unsqueeze(0)) for layer, s in zip(stateful, state)}
+    v, spikes = {}, {}
+    for layer, s in zip(stateful, state):
+        if getattr(layer, "recurrent", None) is not None and s is not None:
+            v[id(layer)], spikes[id(layer)] = (part.unsqueeze(0) for part in s.chunk(2))
+        else:
+            v[id(layer)] = None if s is None else s.unsqueeze(0)
     outputs = []
     for step in range(x.shape[0]):
         if starts[step]:
             v = {key: (None if value is None else th.zeros_like(value)) for key, value in v.items()}
+            spikes = {key: th.zeros_like(value) for key, value in spikes.items()}
         trace = []
         for _ in range(T):
             h = x[step : step + 1]
@@ -62,7 +69,12 @@ def reference_sequence(
                 if isinstance(layer, RepeatOverTime):
                     continue
                 if isinstance(layer, sj_neuron.BaseNode):
+                    recurrent = getattr(layer, "recurrent", None)
+                    if recurrent is not None and id(layer) in spikes:
+                        h = h + spikes[id(layer)] @ recurrent.weight.T
                     h, v[id(layer)] = neuron_step(layer, h, v[id(layer)])
+                    if recurrent is not None:
+                        spikes[id(layer)] = h
                 elif isinstance(layer, NonSpikingReadout) and layer.decoder == "fr-mlp":
                     trace.append(h)  # no integrator: the mean firing rate of the env step feeds the linear layer
                 elif isinstance(layer, NonSpikingReadout):
@@ -78,7 +90,8 @@ def reference_sequence(
             outputs.append(nn.functional.linear(rates, readout.linear.weight, readout.linear.bias)[0])
         else:
             outputs.append(_decode(readout.decoder, th.stack(trace))[0])
-    return th.stack(outputs), [v[id(layer)][0] for layer in stateful]
+    ends = [th.cat((v[id(layer)], spikes[id(layer)]), dim=-1) if id(layer) in spikes else v[id(layer)] for layer in stateful]
+    return th.stack(outputs), [end[0] for end in ends]
 
 
 def reference_policy_sequences(policy, obs: th.Tensor, starts: th.Tensor, flat_state: th.Tensor, actor: bool = True):

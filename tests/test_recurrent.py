@@ -25,7 +25,13 @@ from sb3_spiking.policies.recurrent import (
 )
 from sb3_spiking.snn import DECODERS, RepeatOverTime, RunningNorm
 from sb3_spiking.snn.config import SpikingConfig
-from sb3_spiking.snn.stateful import MembraneState, StatefulLIFNode, StatefulReadout, make_stateful_
+from sb3_spiking.snn.stateful import (
+    MembraneState,
+    StatefulLIFNode,
+    StatefulReadout,
+    add_recurrent_synapses_,
+    make_stateful_,
+)
 
 BOX = spaces.Box(-1.0, 1.0, (3,))
 
@@ -67,6 +73,43 @@ def test_hand_computed_trajectory_with_a_reset():
     assert net(x[:1]).item() == pytest.approx(0.0) and neuron.v == 0.0
 
 
+def test_hand_computed_trajectory_with_recurrent_synapses():
+    """
+    As above, with a recurrent weight of -1: the state is [v, s, u], from v=0.4, s=1 (the neuron fired at the step
+    before), u=0.5. Inputs 1.2, 1.8, 1.2:
+    step 1: x = 1.2 - 1 = 0.2: h = 0.4 + (0.2 - 0.4) / 2 = 0.3, no spike: v = 0.3, s = 0; u = 0.25
+    step 2: x = 1.8 - 0 = 1.8: h = 0.3 + (1.8 - 0.3) / 2 = 1.05, spike: v = 0, s = 1; u = 0.25 + (2 - 0.25) / 2 = 1.125
+    step 3, an episode starts (v = s = u = 0): x = 1.2: h = 0.6, v = 0.6, s = 0; u = 0
+    step 3 without the reset: x = 1.2 - 1 = 0.2: h = 0.1, v = 0.1, s = 0; u = 1.125 / 2 = 0.5625
+    """
+    neuron = make_stateful_(nn.Sequential(SpikingConfig(neuron="lif", tau=2.0).make_neuron()))[0]
+    readout = StatefulReadout(constant_linear(2.0), T=1, decoder="last-mem", tau=2.0)
+    net = add_recurrent_synapses_(
+        nn.Sequential(constant_linear(1.0), RepeatOverTime(1), neuron, readout), T=1, v_threshold=1.0, gain=1.0
+    )
+    with th.no_grad():
+        neuron.recurrent.weight.fill_(-1.0)
+    state = MembraneState([net])
+    state.probe(lambda: net(th.zeros(1, 1)))
+    assert state.shapes == [(2,), (1,)]
+    x = th.tensor([[1.2], [1.8], [1.2]])
+    for starts, expected_out, expected_end in (
+        ([0.0, 0.0, 1.0], [0.25, 1.125, 0.0], [0.6, 0.0, 0.0]),
+        ([0.0, 0.0, 0.0], [0.25, 1.125, 0.5625], [0.1, 0.0, 0.5625]),
+    ):
+        with state.carry(th.tensor([[0.4, 1.0, 0.5]]), th.tensor(starts)) as carries:
+            out = net(x)
+        assert out.flatten().tolist() == pytest.approx(expected_out)
+        assert MembraneState.flatten(carries, 1, out).flatten().tolist() == pytest.approx(expected_end)
+    # From rest (outside a carry) with T=3 and input 1.6: the spike of step 2 feeds step 3
+    # step 1: h = 0.8; step 2: h = 0.8 + (1.6 - 0.8) / 2 = 1.2, spike, v = 0; step 3: x = 1.6 - 1: h = 0.3
+    neuron_t3 = make_stateful_(nn.Sequential(SpikingConfig(neuron="lif", tau=2.0).make_neuron()))[0]
+    stack = add_recurrent_synapses_(nn.Sequential(constant_linear(1.0), RepeatOverTime(3), neuron_t3), 3, 1.0, 1.0)
+    with th.no_grad():
+        neuron_t3.recurrent.weight.fill_(-1.0)
+    assert stack(th.tensor([[1.6]])).flatten().tolist() == [0.0, 1.0, 0.0]
+
+
 def firing_policy(obs_space, action_space, gain=3.0, **kwargs):
     policy = SpikingRecurrentActorCriticPolicy(obs_space, action_space, lambda _: 1e-3, **kwargs).double()
     generator = th.Generator().manual_seed(0)
@@ -99,9 +142,13 @@ def random_state(policy, n_seq, seed=1):
 
 @pytest.mark.parametrize("neuron", ["if", "lif", "plif"])
 @pytest.mark.parametrize("T", [1, 3])
-def test_same_outputs_and_gradients_as_the_reference(neuron, T):
+@pytest.mark.parametrize("recurrent", [True, False])
+def test_same_outputs_and_gradients_as_the_reference(neuron, T, recurrent):
     decoder = "max-mem" if T > 1 else "last-mem"
-    policy = firing_policy(BOX, spaces.Discrete(3), neuron=neuron, T=T, decoder=decoder, net_arch=[16, 8])
+    policy = firing_policy(
+        BOX, spaces.Discrete(3), neuron=neuron, T=T, decoder=decoder, net_arch=[16, 8], recurrent_synapses=recurrent
+    )
+    assert any(name.endswith("recurrent.weight") for name, _ in policy.named_parameters()) is recurrent
     obs, starts = sequences()
     state = random_state(policy, 3)
     rates = []
@@ -199,7 +246,11 @@ def test_state_shapes(n_envs):
     policy = model.policy
     half = policy.lstm_hidden_state_shape[2]
     assert half == (max(policy.actor_state.size, policy.critic_state.size) + 1) // 2
-    assert policy.actor_state.shapes == [(64,), (64,), (2,)] and policy.critic_state.shapes == [(64,), (64,), (1,)]
+    # each recurrent layer keeps its potentials and its last spikes; the readout its potentials
+    assert policy.actor_state.shapes == [(128,), (128,), (2,)] and policy.critic_state.shapes == [(128,), (128,), (1,)]
+    kwargs = dict(n_steps=16, batch_size=16, policy_kwargs=dict(recurrent_synapses=False))
+    without = RecurrentPPO("SpikingMlpRecurrentPolicy", "CartPoleNoVel-v1", **kwargs).policy
+    assert without.actor_state.shapes == [(64,), (64,), (2,)] and without.critic_state.shapes == [(64,), (64,), (1,)]
     obs = np.zeros((n_envs, 4), dtype=np.float32) if n_envs > 1 else np.zeros(4, dtype=np.float32)
     actions, state = model.predict(obs, episode_start=np.ones(n_envs, dtype=bool))
     assert actions.shape == ((n_envs,) if n_envs > 1 else ())
@@ -251,10 +302,39 @@ def test_trains_by_name_saves_and_loads_in_a_fresh_process(tmp_path):
     assert "SAME" in result.stdout
 
 
+def test_a_model_saved_before_recurrent_synapses_is_refused_with_the_fix():
+    """A stateful model saved before the knob existed had no recurrent synapses: it is not loaded into a policy that
+    has them (whose recurrent weights it lacks), and the message gives the keyword that loads it as it was."""
+    import json
+
+    from sb3_spiking.policies.base import KNOBS_BUFFER
+
+    old = SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3, recurrent_synapses=False)
+    state_dict = old.state_dict()
+    knobs = json.loads(bytes(state_dict[KNOBS_BUFFER].tolist()).decode())
+    del knobs["recurrent_synapses"]  # as the record of a model saved before the knob
+    state_dict[KNOBS_BUFFER] = th.tensor(list(json.dumps(knobs).encode()), dtype=th.uint8)
+    new = SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3)
+    with pytest.raises(ValueError, match="'recurrent_synapses': False"):
+        new.load_state_dict(state_dict)
+    again = SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3, recurrent_synapses=False)
+    again.load_state_dict(state_dict)
+    for (name, p), q in zip(again.state_dict().items(), old.state_dict().values()):
+        assert th.equal(p, q) or name == KNOBS_BUFFER
+
+
 def test_knobs_and_names():
     policy = SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3)
     assert policy.spiking.T == 1 and policy.spiking.neuron == "lif" and policy.spiking.decoder == "last-mem"
     assert policy._get_constructor_parameters()["T"] == 1
+    assert policy.recurrent_synapses is True and policy._get_constructor_parameters()["recurrent_synapses"] is True
+    # the recurrent weights are trained: the optimizer holds them
+    optimised = {id(p) for group in policy.optimizer.param_groups for p in group["params"]}
+    recurrent = [p for name, p in policy.named_parameters() if name.endswith("recurrent.weight")]
+    assert len(recurrent) == 4 and all(id(p) in optimised for p in recurrent)  # 2 layers each, actor and critic
+    assert optimised == {id(p) for p in policy.parameters()}
+    with pytest.raises(ValueError, match="recurrent_synapses must be True or False"):
+        SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3, recurrent_synapses="yes")
     assert all(isinstance(m, StatefulLIFNode) for m in policy.modules() if isinstance(m, BaseNode))
     with pytest.raises(ValueError, match="net_arch"):
         SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3, lstm_hidden_size=64)

@@ -4,6 +4,7 @@ RecurrentPPO; the streaming step exported to TorchScript, ONNX and NIR, compared
 episode; spike statistics, SOP / energy and the SpikeStatsCallback per env step.
 """
 
+import nir
 import numpy as np
 import pytest
 import torch as th
@@ -14,6 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
 import sb3_spiking  # noqa: F401  (the policy names)
+from sb3_spiking.export import to_nir
 from sb3_spiking.export.streaming import (
     StreamingActor,
     flat_actor_state,
@@ -120,6 +122,15 @@ def test_nir_graph_is_the_policy_as_it_runs(trained):
     got = run_nir_streaming(graph, features, starts).transpose(0, 1).reshape(24, -1)
     logits = expected.distribution.logits
     th.testing.assert_close(got - got.logsumexp(dim=1, keepdim=True), logits, atol=1e-4, rtol=1e-4)
+    # the recurrent synapses are Linear nodes in a cycle with their neuron layer; without the cycles the graph differs
+    loops = [(src, dst) for src, dst in graph.edges if "recurrent" in src]
+    assert len(loops) == 2 and all((dst, src) in graph.edges for src, dst in loops)
+    open_graph = nir.NIRGraph(
+        nodes=graph.nodes, edges=[edge for edge in graph.edges if "recurrent" not in edge[0]], metadata=graph.metadata
+    )
+    assert not th.allclose(run_nir_streaming(open_graph, features, starts), run_nir_streaming(graph, features, starts))
+    with pytest.raises(ValueError, match="Recurrent synapses cannot be quantised"):
+        to_nir(policy, bits=8)
     with pytest.raises(ValueError, match="valid choices are 'last-mem'"):
         to_nir_streaming(SpikingRecurrentActorCriticPolicy(BOX, spaces.Discrete(2), lambda _: 1e-3, T=4, decoder="mean-mem"))
 
@@ -133,6 +144,10 @@ def test_spike_stats_and_energy_per_env_step(trained):
             _, state = policy._predict(obs, state, th.zeros(1), deterministic=True)
     layers = list(stats.layers.values())
     assert len(layers) == 2 and all(layer.n_neurons == 64 for layer in layers)
+    # the recurrent synapses count their synaptic operations: the spikes of the step before, 64 targets each
+    recurrent = [ops for name, ops in stats.synapses.items() if name.endswith("recurrent")]
+    assert len(recurrent) == 2 and all(ops.mac == 0 and ops.sop % 64 == 0 and ops.n_obs == 5 for ops in recurrent)
+    assert sum(ops.sop for ops in recurrent) > 0 and all(ops.ann_mac == 5 * 64 * 64 for ops in recurrent)
     energy = stats.energy()
     assert energy.sop >= 0 and energy.ann_mac > 0 and energy.table()
 

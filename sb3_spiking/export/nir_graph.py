@@ -22,6 +22,10 @@ Discrete-time mapping (forward Euler with step ``dt``; NIR's neurons are continu
   comparison over time); its nodes are affine maps, convolutions and neuron dynamics. Their graph outputs the LI
   potential at every step and ``metadata["readout"]`` tells the host to take the max (``"max"`` / ``"max-abs"``).
 
+A stateful policy's recurrent synapses (``SpikingMlpRecurrentPolicy``) are a ``Linear`` node that takes the neuron
+layer's spikes and feeds them back into it (the edges ``neuron -> Linear -> neuron``): NIR sums the edges into a
+node, and the edge that closes the cycle carries the spikes of the step before.
+
 The graph's ``metadata`` holds ``T``, ``dt``, ``decoder`` and ``readout`` (``"last"``, ``"max"``, ``"max-abs"``);
 with ``bits`` (integer weights) also ``output_scale``, which the host multiplies the readout by.
 :func:`run_nir` simulates such a graph with these equations and reads it out, so a round trip can be checked.
@@ -204,6 +208,7 @@ def to_nir(
     x = preprocess_obs(sample, policy.observation_space, policy.normalize_images).float()
     input_shape = tuple(x.shape[1:])
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
+    chain, loops = ["input"], []
     training = policy.training
     policy.set_training_mode(False)  # in training mode the observation normalisation would learn from the sample
     try:
@@ -211,14 +216,21 @@ def to_nir(
             for index, leaf in enumerate(leaves):
                 y = leaf(x)
                 for sub, node in enumerate(_nodes(leaf, x, y, readout.T, dt)):
-                    nodes[f"{index}_{sub}_{type(node).__name__.lower()}"] = node
+                    chain.append(f"{index}_{sub}_{type(node).__name__.lower()}")
+                    nodes[chain[-1]] = node
+                recurrent = getattr(leaf, "recurrent", None)
+                if recurrent is not None:
+                    if bits is not None:
+                        raise ValueError("Recurrent synapses cannot be quantised: use bits=None")
+                    nodes[f"{index}_recurrent_linear"] = nir.Linear(weight=_numpy(recurrent.weight, 0))
+                    loops += [(chain[-1], f"{index}_recurrent_linear"), (f"{index}_recurrent_linear", chain[-1])]
                 x = y
     finally:
         policy.set_training_mode(training)
     nodes["output"] = nir.Output(output_type={"output": np.array([readout.linear.out_features])})
-    names = list(nodes)
+    chain.append("output")
     metadata = {"T": readout.T, "dt": dt, "decoder": readout.decoder, "readout": READOUTS[readout.decoder]}
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=metadata)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])) + loops, metadata=metadata)
     if bits is not None:
         from sb3_spiking.export.quantize import quantize_graph
 

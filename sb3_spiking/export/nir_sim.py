@@ -1,11 +1,13 @@
 """
-A small discrete-time simulator of feed-forward NIR graphs, to check exported spiking networks by value.
+A small discrete-time simulator of NIR graphs, to check exported spiking networks by value.
 
 It runs the graph for ``T`` steps of length ``dt`` on an input held constant, with forward Euler on NIR's
 continuous-time equations: ``IF`` and ``I``: ``dv/dt = r x``; ``LIF`` and ``LI``: ``tau dv/dt = v_leak - v + r x``;
 ``IF`` / ``LIF`` fire when ``v >= v_threshold`` (as SpikingJelly does; NIR writes ``>``) and then reset to
 ``v_reset`` (from the node's ``metadata`` with ``nir`` releases that lack the field; 0 if neither has it).
 Nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``Flatten``, ``IF``, ``LIF``, ``LI``, ``I``.
+A node's input is the sum of its incoming edges. In a graph with cycles (recurrent synapses), the edge that closes
+a cycle, seen from the input, carries its source's value of the step before (0 at the first step).
 """
 
 from typing import Any, Optional
@@ -16,13 +18,29 @@ import torch as th
 
 
 def _order(graph: nir.NIRGraph) -> list[str]:
-    incoming = {name: [src for src, dst in graph.edges if dst == name] for name in graph.nodes}
+    """The nodes in the order one time step computes them: each after its sources, but for the edges that close a
+    cycle (found by a depth-first walk from the nodes without sources), which read the step before."""
+    outgoing = {name: [dst for src, dst in graph.edges if src == name] for name in graph.nodes}
+    roots = [name for name in graph.nodes if all(dst != name for _, dst in graph.edges)]
+    closing, walking, finished = set(), set(), []
+
+    def walk(name: str) -> None:
+        walking.add(name)
+        for dst in outgoing[name]:
+            if dst in walking:
+                closing.add((name, dst))
+            elif dst not in finished:
+                walk(dst)
+        walking.discard(name)
+        finished.append(name)
+
+    for name in roots + list(graph.nodes):
+        if name not in finished:
+            walk(name)
+    incoming = {name: [src for src, dst in graph.edges if dst == name and (src, dst) not in closing] for name in graph.nodes}
     order: list[str] = []
     while len(order) < len(graph.nodes):
-        ready = [n for n in graph.nodes if n not in order and all(src in order for src in incoming[n])]
-        if not ready:
-            raise ValueError("run_nir simulates feed-forward graphs only (this graph has a cycle)")
-        order += ready
+        order += [n for n in graph.nodes if n not in order and all(src in order for src in incoming[n])]
     return order
 
 
@@ -90,9 +108,15 @@ def graph_step(
     """
     values: dict[str, th.Tensor] = {}
     for name in order:
-        sources = [values[src] for src, dst in graph.edges if dst == name]
+        # an edge from a node not computed yet closes a cycle: it carries that node's value of the step before
+        sources = [values[src] if src in values else state.get(f"{src}:previous") for src, dst in graph.edges if dst == name]
+        sources = [value for value in sources if value is not None]
         inp = x if not sources else sum(sources[1:], sources[0])
         values[name], state[name] = _step(graph.nodes[name], inp, state.get(name), dt)
+    position = {name: index for index, name in enumerate(order)}
+    for src, dst in graph.edges:
+        if position[src] >= position[dst]:
+            state[f"{src}:previous"] = values[src]
     return values["output"]
 
 

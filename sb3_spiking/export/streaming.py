@@ -25,26 +25,36 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from sb3_spiking.export.torchscript import UnrolledNeuron, _example, _tracing
-from sb3_spiking.snn.stateful import MembraneState, _CarriedStartMixin, _steps
+from sb3_spiking.snn.stateful import MembraneState, _CarriedStartMixin
 
 if TYPE_CHECKING:  # nir is optional: imported by the NIR functions only
     import nir
 
 
 class UnrolledStatefulNeuron(_CarriedStartMixin, UnrolledNeuron):
-    """:class:`~sb3_spiking.export.torchscript.UnrolledNeuron` started from the carried potential."""
+    """
+    :class:`~sb3_spiking.export.torchscript.UnrolledNeuron` started from the carried potential, with the layer's
+    recurrent synapses if it has them.
 
-    def forward(self, x_seq: th.Tensor) -> th.Tensor:
-        carry = self.carry
-        if carry is None:
-            return UnrolledNeuron.forward(self, x_seq)
-        x_steps, v, spikes = _steps(x_seq, carry), carry.v, []
-        for step in range(x_steps.shape[2]):
-            start = carry.start(step, v)
-            out, v = self.run(x_steps[:, :, step], th.full_like(x_steps[0, :, step], self.v_reset) if start is None else start)
-            spikes.append(out)
-        carry.v = v
-        return th.stack(spikes, dim=2).reshape(x_seq.shape)
+    :param node: The stateful neuron layer to copy
+    """
+
+    def __init__(self, node: sj_neuron.BaseNode) -> None:
+        super().__init__(node)
+        if getattr(node, "recurrent", None) is not None:
+            self.recurrent = node.recurrent
+
+    def _env_step(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        v = th.full_like(x_seq[0], self.v_reset) if v is None else v
+        recurrent = self._modules.get("recurrent")
+        if recurrent is None:
+            return self.run(x_seq, v)
+        spikes = []
+        for x in x_seq.unbind(0):
+            out, v = self.run((x + recurrent(s)).unsqueeze(0), v)
+            s = out[0]
+            spikes.append(s)
+        return th.stack(spikes), v
 
 
 def _check(policy: nn.Module) -> None:

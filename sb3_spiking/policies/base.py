@@ -186,8 +186,9 @@ class SpikingPolicyMixin:
         """Every spiking knob of the policy as it was built, defaults resolved (saved in its state dict too, as the
         buffer ``spiking_knobs``: a model whose knobs would resolve otherwise today is refused, with the fix)."""
         knobs = self.spiking.to_kwargs()
-        if hasattr(self, "spiking_critic"):
-            knobs["spiking_critic"] = self.spiking_critic
+        for name in ("spiking_critic", "recurrent_synapses"):  # the policies' own knobs
+            if hasattr(self, name):
+                knobs[name] = getattr(self, name)
         return knobs
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
@@ -199,6 +200,9 @@ class SpikingPolicyMixin:
                 raise ValueError(f"The state dict's {key!r} is not a record of spiking knobs (a damaged file?)") from error
             built = self.resolved_knobs()
             changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
+            # a knob added since: the model was saved with its value from before, which may not be today's default
+            legacy = getattr(self, "legacy_knobs", {})
+            changed.update({name: old for name, old in legacy.items() if name not in saved and built.get(name) != old})
             if changed:
                 raise ValueError(
                     f"This model was saved with the spiking knobs {changed}, and this policy was built with "

@@ -33,8 +33,10 @@ from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin
 from sb3_spiking.snn import RunningNorm, SpikingCombinedExtractor, SpikingNatureCNN
-from sb3_spiking.snn.stateful import MembraneState, StatefulReadout, make_stateful_
+from sb3_spiking.snn.stateful import MembraneState, StatefulReadout, add_recurrent_synapses_, make_stateful_
 
+#: Scale of the recurrent weights at initialisation, relative to the threshold (see spiking_init_)
+RECURRENT_GAIN = 1.0
 #: RecurrentActorCriticPolicy's LSTM keywords, which have no meaning here
 LSTM_KEYWORDS = ("lstm_hidden_size", "n_lstm_layers", "shared_lstm", "enable_critic_lstm", "lstm_kwargs")
 
@@ -80,6 +82,16 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
     :param observation_space: Observation space
     :param action_space: Action space
     :param lr_schedule: Learning rate schedule
+    With ``recurrent_synapses`` (the default) each fully connected spiking layer also feeds its own spikes back to
+    itself, one simulation step later (:func:`~sb3_spiking.snn.stateful.add_recurrent_synapses_`): its state is its
+    potential and its last spikes. Without them each layer is a low-pass filter of its input followed by a threshold,
+    which cannot form the difference of the present and the past that a hidden velocity needs
+    (``lab/stateful_memory_probe.md``).
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule
+    :param recurrent_synapses: Whether the fully connected spiking layers have recurrent synapses
     :param kwargs: :class:`ActorCriticPolicy`'s parameters (``net_arch``: the spiking hidden layers of the actor and
         the critic, ``ortho_init``, ``use_sde``, ...) and the spiking knobs of
         :class:`~sb3_spiking.snn.config.SpikingConfig`; not ``activation_fn`` nor the LSTM keywords
@@ -87,8 +99,20 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
 
     default_neuron = "lif"
     default_T = 1
+    #: The value a knob had before it existed (models saved then are refused, with the fix, where it now differs)
+    legacy_knobs = {"recurrent_synapses": False}
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        recurrent_synapses: bool = True,
+        **kwargs: Any,
+    ):
+        if not isinstance(recurrent_synapses, bool):
+            raise ValueError(f"recurrent_synapses must be True or False, got {recurrent_synapses!r}")
+        self.recurrent_synapses = recurrent_synapses
         lstm = sorted(set(kwargs) & set(LSTM_KEYWORDS))
         if lstm:
             raise ValueError(
@@ -98,8 +122,6 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
         if kwargs.get("T") is None:
             kwargs["T"] = self.default_T
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-        for module in (self.pi_features_extractor, self.vf_features_extractor, self.mlp_extractor):
-            make_stateful_(module)
         self.actor_state = MembraneState([self.pi_features_extractor, self.mlp_extractor.policy_net, self.action_net])
         self.critic_state = MembraneState([self.vf_features_extractor, self.mlp_extractor.value_net, self.value_net])
         with self._norm_updates(False):
@@ -114,6 +136,16 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
         self.shared_lstm = False
         self.enable_critic_lstm = True
         self.lstm_hidden_state_shape = (1, 1, hidden_size)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        for module in (self.pi_features_extractor, self.vf_features_extractor, self.mlp_extractor):
+            make_stateful_(module)
+        if self.recurrent_synapses:
+            for layers in (self.mlp_extractor.policy_net, self.mlp_extractor.value_net):
+                add_recurrent_synapses_(layers, self.spiking.T, self.spiking.v_threshold, RECURRENT_GAIN)
+            # as ActorCriticPolicy._build ends, now with the recurrent weights
+            self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _readout(self, linear: nn.Module) -> StatefulReadout:
         return StatefulReadout(linear, self.spiking.T, self.spiking.decoder, self.spiking.decoder_tau)

@@ -27,6 +27,7 @@ import torch as th
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
+from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.neurons import IFNode, LIFNode, ParametricLIFNode, _RestingStartMixin
 from sb3_spiking.snn.readout import NonSpikingReadout, time_major
 
@@ -68,41 +69,70 @@ def _direct_update_supported(node: sj_neuron.BaseNode) -> bool:
 
 
 class _CarriedStartMixin:
-    """A neuron layer that starts from ``carry.v`` (when a :class:`Carry` is set) and leaves the end potential there."""
+    """
+    A neuron layer that starts from ``carry.v`` (when a :class:`Carry` is set) and leaves the end potential there.
+    With recurrent synapses (a ``recurrent`` linear submodule, see :func:`add_recurrent_synapses_`) its state is
+    ``[v, s]``, the potential and the spikes of the last simulation step, and it runs step by step also from rest.
+    """
 
     carry: Optional[Carry] = None
 
     def forward(self, x_seq: th.Tensor) -> th.Tensor:
         carry = self.carry
+        recurrent = self._modules.get("recurrent")  # type: ignore[attr-defined]
         if carry is None:
-            return super().forward(x_seq)  # type: ignore[misc]  (from rest)
+            if recurrent is None:
+                return super().forward(x_seq)  # type: ignore[misc]  (from rest)
+            carry = Carry(x_seq.new_ones(x_seq.shape[1], 1), None)  # one env step from rest, the spikes fed back
         x_steps = _steps(x_seq, carry)
-        direct = _direct_update_supported(self)  # type: ignore[arg-type]
-        v, spikes = carry.v, []
-        try:
-            for step in range(x_steps.shape[2]):
-                start = carry.start(step, v)
-                if direct:
-                    out, v = self._direct(x_steps[:, :, step], start)
-                else:
-                    self.v = 0.0 if start is None else start  # type: ignore[attr-defined]
-                    # SpikingJelly's own multi-step update from that potential (not the rest-start of the parent)
-                    out = super(_RestingStartMixin, self).forward(x_steps[:, :, step])  # type: ignore[misc]
-                    v = self.v  # type: ignore[attr-defined]
-                spikes.append(out)
-        finally:
-            if not direct:
-                self.reset()  # type: ignore[attr-defined]
-        carry.v = v
+        state, spikes = carry.v, []
+        for step in range(x_steps.shape[2]):
+            start = carry.start(step, state)
+            if recurrent is None:
+                v, s = start, None
+            elif start is None:  # at rest: no spike yet (the synapses still run, on zeros: one call per simulation step)
+                v, s = None, x_steps.new_zeros(x_steps.shape[1:2] + x_steps.shape[3:])
+            else:
+                v, s = start.chunk(2, dim=-1)
+            out, v = self._env_step(x_steps[:, :, step], v, s)
+            state = v if recurrent is None else th.cat((v, out[-1]), dim=-1)
+            spikes.append(out)
+        if self.carry is not None:
+            carry.v = state
         if len(spikes) == 1:  # one env step (rollouts, predict): no copy
             return spikes[0].reshape(x_seq.shape)
         return th.stack(spikes, dim=2).reshape(x_seq.shape)
 
-    def _direct(self, x_seq: th.Tensor, v: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+    def _env_step(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        """The ``T`` steps ``x_seq`` of one env step from the potential ``v`` (None: rest) and, with recurrent synapses,
+        the spikes ``s`` of the step before: the spikes ``[T, ...]`` and the end potential."""
+        if _direct_update_supported(self):  # type: ignore[arg-type]
+            return self._direct(x_seq, v, s)
+        try:
+            return self._stepwise(x_seq, v, s)
+        finally:
+            self.reset()  # type: ignore[attr-defined]
+
+    def _stepwise(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        """SpikingJelly's own multi-step update from ``v`` (not the rest-start of the parent), step by step where
+        the spikes ``s`` of the previous step feed back through the recurrent synapses."""
+        self.v = 0.0 if v is None else v  # type: ignore[attr-defined]
+        recurrent = self._modules.get("recurrent")  # type: ignore[attr-defined]
+        if recurrent is None:
+            out = super(_RestingStartMixin, self).forward(x_seq)  # type: ignore[misc]
+            return out, self.v  # type: ignore[attr-defined]
+        outs = []
+        for x in x_seq:
+            s = super(_RestingStartMixin, self).forward((x + recurrent(s)).unsqueeze(0))[0]  # type: ignore[misc]
+            outs.append(s)
+        return th.stack(outs), self.v  # type: ignore[attr-defined]
+
+    def _direct(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor] = None) -> tuple[th.Tensor, th.Tensor]:
         """
         The update of the fused kernel (:mod:`~sb3_spiking.snn.fused`: charge ``h = a v + b x``, fire with the
         layer's surrogate, hard reset to 0) from ``v``, in plain operations: SpikingJelly's per-call dispatch costs
-        more than the arithmetic of one step.
+        more than the arithmetic of one step. With recurrent synapses, ``x`` gains ``recurrent(s)``, ``s`` the spikes
+        of the previous step.
         """
         if isinstance(self, sj_neuron.ParametricLIFNode):
             b = self.w.sigmoid()
@@ -112,17 +142,20 @@ class _CarriedStartMixin:
         else:
             a, b = 1.0, 1.0
         threshold = float(self.v_threshold)  # type: ignore[attr-defined]
+        recurrent = self._modules.get("recurrent")
         grad = th.is_grad_enabled()
         spikes = []
         for x in x_seq:
+            if recurrent is not None:
+                x = x + recurrent(s)
             h = b * x if v is None else a * v + b * x
             if grad:
-                spike = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
-                v = h * (1.0 - (spike.detach() if self.detach_reset else spike))  # type: ignore[attr-defined]
+                s = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
+                v = h * (1.0 - (s.detach() if self.detach_reset else s))  # type: ignore[attr-defined]
             else:
-                spike = (h >= threshold).to(h)
-                v = h * (1.0 - spike)
-            spikes.append(spike)
+                s = (h >= threshold).to(h)
+                v = h * (1.0 - s)
+            spikes.append(s)
         return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v  # type: ignore[return-value]
 
 
@@ -159,6 +192,48 @@ def make_stateful_(module: nn.Module) -> nn.Module:
         elif isinstance(sub, sj_neuron.BaseNode) and not isinstance(sub, _CarriedStartMixin):
             raise TypeError(f"No stateful counterpart for the neuron layer {type(sub).__name__}")
     return module
+
+
+class RecurrentSynapses(nn.Linear):
+    """
+    Synapses from a neuron layer's spikes back to its own input (no bias), called once per simulation step on the
+    spikes ``[B, size]`` of the step before; the telemetry counts their synaptic operations per observation.
+
+    :param size: Number of neurons of the layer
+    :param T: Simulation steps per observation (env step)
+    """
+
+    def __init__(self, size: int, T: int) -> None:
+        super().__init__(size, size, bias=False)
+        self.T = T
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, T={self.T}"
+
+
+def add_recurrent_synapses_(layers: nn.Sequential, T: int, v_threshold: float, gain: float) -> nn.Sequential:
+    """
+    Give every stateful neuron layer of a fully connected stack (``Linear -> neuron`` as
+    :func:`~sb3_spiking.snn.layers.spiking_mlp` builds it, made stateful) recurrent synapses from its own spikes:
+    at each simulation step its input current gains ``W_rec s[t - 1]``, ``s[t - 1]`` its spikes one step earlier
+    (carried across env steps with the potential). ``W_rec`` (:class:`RecurrentSynapses`) starts as the
+    threshold-aware initialisation with ``gain``. In place.
+
+    :param layers: The stack
+    :param T: Simulation steps per env step
+    :param v_threshold: Firing threshold of its neurons
+    :param gain: Scale of the recurrent weights relative to the threshold (see :func:`spiking_init_`)
+    :return: ``layers``
+    """
+    size = None
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            size = layer.out_features
+        elif isinstance(layer, _CarriedStartMixin):
+            if size is None:
+                raise ValueError("Recurrent synapses need a linear layer in front of each neuron layer")
+            layer.recurrent = spiking_init_(RecurrentSynapses(size, T), v_threshold, gain)  # type: ignore[union-attr]
+    return layers
 
 
 def _decode(decoder: str, u: th.Tensor) -> th.Tensor:

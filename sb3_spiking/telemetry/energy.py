@@ -11,6 +11,8 @@ Counting rules, per synaptic layer (``Linear``, ``Conv1d``, ``Conv2d``) and per 
 - **SOPs** (synaptic operations): a spike into a layer triggers one accumulate per synapse it drives, so a layer
   fed with spikes costs ``(number of input spikes) x fan-out``: ``out_features`` for a linear layer; for a
   convolution, the number of outputs whose receptive field holds the spike (counted exactly, borders included).
+  The recurrent synapses of the stateful policies (:class:`~sb3_spiking.snn.stateful.RecurrentSynapses`) run once per
+  simulation step on the spikes of the step before: SOPs too, their ANN MACs those of one update per observation.
 
 Bias additions, the neurons' own membrane updates and the output integrator are not counted, as in most SNN papers.
 
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 import torch as th
 from torch import nn
 from torch.nn import functional as F
+
+from sb3_spiking.snn.stateful import RecurrentSynapses
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
@@ -85,6 +89,11 @@ class LayerOps:
         """
         time_major = x.dim() == _static_dims(module) + 1
         n_obs = x.shape[1] if time_major else x.shape[0]
+        if isinstance(module, RecurrentSynapses):  # one call per simulation step, on the spikes of the step before
+            self.n_obs += n_obs / module.T
+            self.ann_mac += n_obs / module.T * module.in_features * module.out_features
+            self.sop += float(th.count_nonzero(x)) * module.out_features
+            return
         if isinstance(module, nn.Linear):
             per_output = module.in_features
             out_per_obs = module.out_features
