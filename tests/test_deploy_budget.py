@@ -78,3 +78,19 @@ def test_report_names_each_limit_exceeded():
     assert "does not fit: 2_0_affine: neurons 2048 > 1024" in report.table()
     with pytest.raises(ValueError, match="valid choices are 'xylo-audio-2', 'xylo-imu', 'speck-2b', 'loihi-2'"):
         deploy_report(small.policy, target="loihi-3")
+
+
+def test_recurrent_synapses_count_with_the_layer_they_feed_back_into():
+    from gymnasium import spaces
+
+    from sb3_spiking.policies.recurrent import SpikingRecurrentActorCriticPolicy
+
+    def policy(recurrent):
+        args = (spaces.Box(-1.0, 1.0, (3,)), spaces.Discrete(2), lambda _: 1e-3)
+        return SpikingRecurrentActorCriticPolicy(*args, net_arch=dict(pi=[8, 4], vf=[4]), recurrent_synapses=recurrent)
+
+    rows = [(b.kind, b.neurons, b.fan_in, b.fan_out, b.synapses) for b in deploy_report(policy(True)).layers]
+    # each spiking layer also takes its own 8 (4) spikes of the step before
+    assert rows == [("LIF", 8, 3 + 8, 8, 3 * 8 + 8 * 8), ("LIF", 4, 8 + 4, 4, 8 * 4 + 4 * 4), ("LI", 2, 4, 2, 4 * 2)]
+    without = [(b.kind, b.neurons, b.fan_in, b.fan_out, b.synapses) for b in deploy_report(policy(False)).layers]
+    assert without == [("LIF", 8, 3, 8, 3 * 8), ("LIF", 4, 8, 4, 8 * 4), ("LI", 2, 4, 2, 4 * 2)]

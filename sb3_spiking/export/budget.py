@@ -172,7 +172,8 @@ def deploy_report(
     The policy's deployment budget, and the limits of ``target`` that it exceeds.
 
     Counted on its NIR graph (:func:`~sb3_spiking.export.to_nir`): a layer is a synaptic node (``Affine``, ``Conv2d``)
-    with the neurons it drives (the spiking layer, or the readout); the input normalisation stays with the host
+    with the neurons it drives (the spiking layer, or the readout); the recurrent synapses of a stateful policy
+    count with the layer they feed back into (its fan-in and synapses); the input normalisation stays with the host
     and is not counted. Synaptic operations per decision (all ``T`` steps) come from the package's counters
     (:func:`~sb3_spiking.telemetry.stats.spike_stats`) on ``observations``.
 
@@ -188,11 +189,16 @@ def deploy_report(
         raise ValueError(f"Unknown target {target!r}: valid choices are {', '.join(map(repr, CHIPS))}")
     graph = to_nir(policy)
     names = list(graph.nodes)
-    layers, pending = [], None
+    layers, pending, driven = [], None, {}
     for name in names:
         node = graph.nodes[name]
         role = (getattr(node, "metadata", None) or {}).get("role", "")
-        if isinstance(node, (nir.Affine, nir.Conv2d, nir.Linear)) and role != "normalisation":
+        back = [dst for src, dst in graph.edges if src == name and dst in driven]  # recurrent synapses
+        if back:
+            layer = layers[driven[back[0]]]
+            layer.fan_in += _fan_in(node)
+            layer.synapses += int(np.asarray(node.weight).size)
+        elif isinstance(node, (nir.Affine, nir.Conv2d, nir.Linear)) and role != "normalisation":
             pending = (name, node)
         elif isinstance(node, (nir.LIF, nir.IF, nir.LI, nir.I)) and pending is not None:
             source_name, source = pending
@@ -206,7 +212,7 @@ def deploy_report(
                     synapses=int(np.asarray(source.weight).size),
                 )
             )
-            pending = None
+            driven[name], pending = len(layers) - 1, None
     sop = mac = None
     if observations is not None:
         from sb3_spiking.telemetry.stats import spike_stats
