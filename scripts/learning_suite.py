@@ -102,7 +102,7 @@ def train_one(name: str, task: Task, policy: str, seed: int, args: argparse.Name
     os.makedirs(os.path.dirname(path), exist_ok=True)
     shutil.copy(found[0], path + ".npz")
     info = dict(task=name, policy=policy, seed=seed, steps=steps, eval_freq=eval_freq, wall_s=round(wall, 1))
-    info.update(threads=args.threads, jobs=args.jobs)  # the conditions of the wall time
+    info.update(threads=args.threads, jobs=args.sharing or args.jobs)  # the conditions of the wall time
     info["command"] = " ".join(command[1:]).replace(ROOT + os.sep, "")
     with open(path + ".json", "w") as file:
         json.dump(info, file, indent=1)
@@ -302,6 +302,9 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (MinAtar: the first only)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (rl-zoo3's --num-threads)")
+    parser.add_argument(
+        "--sharing", type=int, default=None, help="runs that share the CPU, recorded with each run (default: --jobs)"
+    )
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--random-episodes", type=int, default=100, help="episodes of the random policy per env")
     parser.add_argument("--results", default="lab/results/learning", help="where finished runs' evaluations are kept")
