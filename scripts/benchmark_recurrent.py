@@ -1,6 +1,6 @@
 """
 What an action costs: the stateful spiking policy (RecurrentPPO, ``SpikingMlpRecurrentPolicy``, 1 simulation step
-per env step) against the stateless spiking policy (PPO, ``SpikingMlpPolicy``, T=8 from rest) and sb3-contrib's
+per env step, with and without its recurrent synapses) against the stateless spiking policy (PPO, ``SpikingMlpPolicy``, T=8 from rest) and sb3-contrib's
 ``MlpLstmPolicy``, side by side in one process.
 
 All three have the learning suite's CartPoleNoVel layer sizes (spiking: ``net_arch=dict(pi=[64, 64], vf=[64, 64])``;
@@ -44,16 +44,24 @@ SPIKING = dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]))
 LSTM = dict(ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64, net_arch=dict(pi=[64], vf=[64]))
 
 
+#: name, algorithm, policy, policy_kwargs of each contender
+CONTENDERS = [
+    ("stateful spiking, T=1 (RecurrentPPO, SpikingMlpRecurrentPolicy)", RecurrentPPO, "SpikingMlpRecurrentPolicy", SPIKING),
+    (
+        "stateful spiking, T=1, no recurrent synapses",
+        RecurrentPPO,
+        "SpikingMlpRecurrentPolicy",
+        dict(SPIKING, recurrent_synapses=False),
+    ),
+    ("stateless spiking, T=8 (PPO, SpikingMlpPolicy)", PPO, "SpikingMlpPolicy", dict(SPIKING, T=8)),
+    ("LSTM (RecurrentPPO, MlpLstmPolicy)", RecurrentPPO, "MlpLstmPolicy", LSTM),
+]
+BASE = CONTENDERS[2][0]  # the ratios are against the stateless spiking policy at T=8
+SPIKING_NAMES = [name for name, _, policy, _ in CONTENDERS if policy.startswith("Spiking")]
+
+
 def contenders() -> dict:
-    return {
-        "stateful spiking, T=1 (RecurrentPPO, SpikingMlpRecurrentPolicy)": RecurrentPPO(
-            "SpikingMlpRecurrentPolicy", ENV, policy_kwargs=SPIKING, seed=0
-        ),
-        "stateless spiking, T=8 (PPO, SpikingMlpPolicy)": PPO(
-            "SpikingMlpPolicy", ENV, policy_kwargs=dict(SPIKING, T=8), seed=0
-        ),
-        "LSTM (RecurrentPPO, MlpLstmPolicy)": RecurrentPPO("MlpLstmPolicy", ENV, policy_kwargs=LSTM, seed=0),
-    }
+    return {name: algo(policy, ENV, policy_kwargs=kwargs, seed=0) for name, algo, policy, kwargs in CONTENDERS}
 
 
 def observations(n: int) -> np.ndarray:
@@ -134,17 +142,7 @@ def learn_times(steps: int, rounds: int) -> dict:
     """Median wall time of ``model.learn(steps)`` per contender (8 envs, the tuned entry), runs interleaved."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    builders = {
-        name: (algo, policy, kwargs)
-        for name, (algo, policy, kwargs) in zip(
-            contenders_names(),
-            [
-                (RecurrentPPO, "SpikingMlpRecurrentPolicy", SPIKING),
-                (PPO, "SpikingMlpPolicy", dict(SPIKING, T=8)),
-                (RecurrentPPO, "MlpLstmPolicy", LSTM),
-            ],
-        )
-    }
+    builders = {name: (algo, policy, kwargs) for name, algo, policy, kwargs in CONTENDERS}
     times: dict = {name: [] for name in builders}
     for seed in range(rounds):
         for name, (algo, policy, kwargs) in builders.items():
@@ -153,14 +151,6 @@ def learn_times(steps: int, rounds: int) -> dict:
             model.learn(steps)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-def contenders_names() -> list:
-    return [
-        "stateful spiking, T=1 (RecurrentPPO, SpikingMlpRecurrentPolicy)",
-        "stateless spiking, T=8 (PPO, SpikingMlpPolicy)",
-        "LSTM (RecurrentPPO, MlpLstmPolicy)",
-    ]
 
 
 def main() -> None:
@@ -185,9 +175,8 @@ def main() -> None:
         predict = time_interleaved({n: (lambda a=a, b=batch: a.predict(b)) for n, a in actors.items()}, rounds, 10)
         raw = time_interleaved({n: (lambda a=a, t=tensor: a.raw(t)) for n, a in actors.items()}, rounds, 10)
         rows.append((n_envs, predict, raw))
-    ops = {name: operations(models[name], obs) for name in list(models)[:2]}  # the spiking ones
-    names = list(models)
-    base = names[1]  # the stateless spiking policy at T=8
+    ops = {name: operations(models[name], obs) for name in SPIKING_NAMES}
+    names, base = list(models), BASE
     lines = [
         f"Made by `python scripts/benchmark_recurrent.py{' --quick' if args.quick else ''}` "
         f"({rounds} interleaved rounds, medians; torch {th.__version__}, 1 thread, "
@@ -211,7 +200,7 @@ def main() -> None:
         "| Policy | SOP | MAC | ANN MAC | energy (nJ, 45 nm estimate) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name in names[:2]:
+    for name in SPIKING_NAMES:
         o = ops[name]
         lines.append(f"| {name} | {o['sop']:.0f} | {o['mac']:.0f} | {o['ann_mac']:.0f} | {o['nj']:.3f} |")
     steps, learn_rounds = (1024, 1) if args.quick else (4096, 3)
