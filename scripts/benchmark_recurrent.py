@@ -1,9 +1,9 @@
 """
 What an action costs: the stateful spiking policy (RecurrentPPO, ``SpikingMlpRecurrentPolicy``, 1 simulation step
-per env step, with and without its recurrent synapses) against the stateless spiking policy (PPO, ``SpikingMlpPolicy``, T=8 from rest) and sb3-contrib's
-``MlpLstmPolicy``, side by side in one process.
+per env step, with and without its recurrent synapses) against the stateless spiking policy (PPO,
+``SpikingMlpPolicy``, T=8 from rest) and sb3-contrib's ``MlpLstmPolicy``, side by side in one process.
 
-All three have the learning suite's CartPoleNoVel layer sizes (spiking: ``net_arch=dict(pi=[64, 64], vf=[64, 64])``;
+All of them have the learning suite's CartPoleNoVel layer sizes (spiking: ``net_arch=dict(pi=[64, 64], vf=[64, 64])``;
 LSTM: 64 LSTM units then 64). Each round calls every contender once, interleaved, after a warm-up, and the report
 gives medians and ratios, so that a busy, shared machine slows every contender alike:
 

@@ -51,7 +51,7 @@ class UnrolledStatefulNeuron(_CarriedStartMixin, UnrolledNeuron):
             return self.run(x_seq, v)
         spikes = []
         for x in x_seq.unbind(0):
-            out, v = self.run((x + recurrent(s)).unsqueeze(0), v)
+            out, v = self.run(recurrent(s, x).unsqueeze(0), v)
             s = out[0]
             spikes.append(s)
         return th.stack(spikes), v

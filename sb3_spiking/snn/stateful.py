@@ -123,7 +123,7 @@ class _CarriedStartMixin:
             return out, self.v  # type: ignore[attr-defined]
         outs = []
         for x in x_seq:
-            s = super(_RestingStartMixin, self).forward((x + recurrent(s)).unsqueeze(0))[0]  # type: ignore[misc]
+            s = super(_RestingStartMixin, self).forward(recurrent(s, x).unsqueeze(0))[0]  # type: ignore[misc]
             outs.append(s)
         return th.stack(outs), self.v  # type: ignore[attr-defined]
 
@@ -131,8 +131,8 @@ class _CarriedStartMixin:
         """
         The update of the fused kernel (:mod:`~sb3_spiking.snn.fused`: charge ``h = a v + b x``, fire with the
         layer's surrogate, hard reset to 0) from ``v``, in plain operations: SpikingJelly's per-call dispatch costs
-        more than the arithmetic of one step. With recurrent synapses, ``x`` gains ``recurrent(s)``, ``s`` the spikes
-        of the previous step.
+        more than the arithmetic of one step. With recurrent synapses, ``x`` gains ``W_rec s``, ``s`` the spikes of the
+        previous step.
         """
         if isinstance(self, sj_neuron.ParametricLIFNode):
             b = self.w.sigmoid()
@@ -147,7 +147,7 @@ class _CarriedStartMixin:
         spikes = []
         for x in x_seq:
             if recurrent is not None:
-                x = x + recurrent(s)
+                x = recurrent(s, x)
             h = b * x if v is None else a * v + b * x
             if grad:
                 s = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
@@ -206,6 +206,12 @@ class RecurrentSynapses(nn.Linear):
     def __init__(self, size: int, T: int) -> None:
         super().__init__(size, size, bias=False)
         self.T = T
+
+    def forward(self, spikes: th.Tensor, current: Optional[th.Tensor] = None) -> th.Tensor:
+        """``W_rec spikes``, added to ``current`` (the feed-forward input) in the same call when it is given."""
+        if current is None:
+            return super().forward(spikes)
+        return th.addmm(current, spikes, self.weight.t())
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, T={self.T}"
