@@ -35,7 +35,7 @@ from sb3_spiking.policies.base import SpikingActorCriticMixin
 from sb3_spiking.snn import RunningNorm, SpikingCombinedExtractor, SpikingNatureCNN
 from sb3_spiking.snn.stateful import MembraneState, StatefulReadout, add_recurrent_synapses_, make_stateful_
 
-#: Scale of the recurrent weights at initialisation, relative to the threshold (see spiking_init_)
+#: Scale of the recurrent weights at initialisation, relative to the threshold (see ``spiking_init_``)
 RECURRENT_GAIN = 1.0
 #: RecurrentActorCriticPolicy's LSTM keywords, which have no meaning here
 LSTM_KEYWORDS = ("lstm_hidden_size", "n_lstm_layers", "shared_lstm", "enable_critic_lstm", "lstm_kwargs")
@@ -79,9 +79,6 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
     (``input_norm``) takes its statistics from the rollouts (every env step once, as ``VecNormalize`` does) rather
     than from the padded training sequences.
 
-    :param observation_space: Observation space
-    :param action_space: Action space
-    :param lr_schedule: Learning rate schedule
     With ``recurrent_synapses`` (the default) each fully connected spiking layer also feeds its own spikes back to
     itself, one simulation step later (:func:`~sb3_spiking.snn.stateful.add_recurrent_synapses_`): its state is its
     potential and its last spikes. Without them each layer is a low-pass filter of its input followed by a threshold,
