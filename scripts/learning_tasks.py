@@ -163,6 +163,10 @@ VARIANTS: dict[str, Variant] = {
     # the first layer's thresholds spread over +-3 or +-6 standard deviations of the standardised inputs (zero biases put
     # them all within a quarter of one of the mean)
     "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
+    # the Q-networks as they were before input_span=3 became their default: every first-layer threshold near the mean
+    "snn-span0": Variant(
+        "SNN, thresholds at the mean", dict(input_span=0.0), algos={"dqn": "dqn", "qrdqn": "qrdqn"}, mlp_only=True
+    ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
@@ -190,6 +194,7 @@ COLORS = {
     "snn-stateless": "silver",
     "snn-norec": "peru",
     "snn-span3": "crimson",
+    "snn-span0": "slategray",
     "snn-span6": "teal",
 }
 

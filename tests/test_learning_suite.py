@@ -135,14 +135,24 @@ def test_variants_change_only_their_knobs():
         "policy:'SpikingMlpPolicy'",
         "policy_kwargs:dict(net_arch=[256, 256], decoder='mean-mem')",
     ]
+    assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span0") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(net_arch=[256, 256], input_span=0.0)",
+    ]
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-soft-clip3") == [
         "policy:'SpikingMlpPolicy'",
         "policy_kwargs:dict(net_arch=[256, 256], reset='soft', input_clip=3.0)",
     ]
     # Not on SAC: the proxy target (TD3 only) and the stateless policy of the RecurrentPPO tasks
-    assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == ["snn-proxy", "snn-stateless"]
+    # (nor the stateful policy without recurrent synapses, nor the Q-networks' thresholds at the mean)
+    assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == [
+        "snn-proxy",
+        "snn-span0",
+        "snn-norec",
+        "snn-stateless",
+    ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
-    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-stateless"]
+    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-norec", "snn-stateless"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == mlp_only
 
 
@@ -152,6 +162,10 @@ def test_recurrent_tasks_replace_only_the_lstm_keywords():
     assert suite.policy_params(novel, "ann") == ["policy:'MlpLstmPolicy'"]  # the tuned entry as it is
     spiking = "policy_kwargs:dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64, 64]))"
     assert suite.policy_params(novel, "snn") == ["policy:'SpikingMlpRecurrentPolicy'", spiking]
+    assert suite.policy_params(novel, "snn-norec") == [
+        "policy:'SpikingMlpRecurrentPolicy'",
+        spiking.replace("]))", "]), recurrent_synapses=False)"),
+    ]
     # The stateless spiking policy under PPO, with the same tuned entry (rl-zoo3's ppo.yml has none for the task)
     assert suite.policy_params(novel, "snn-stateless") == ["policy:'SpikingMlpPolicy'", spiking]
     assert suite.zoo_algo(novel, "snn-stateless") == "ppo" and suite.tuned_file(novel).endswith(
