@@ -163,6 +163,8 @@ VARIANTS: dict[str, Variant] = {
     # the first layer's thresholds spread over +-3 or +-6 standard deviations of the standardised inputs (zero biases put
     # them all within a quarter of one of the mean)
     "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
+    # half the first layer spread over +-3 std, the other half at the mean (fine codes near the mean, distances far out)
+    "snn-span3-half": Variant("SNN, half the thresholds spread over 3 std", dict(input_span=3.0, input_spread=0.5)),
     # the Q-networks as they were before input_span=3 became their default: every first-layer threshold near the mean
     "snn-span0": Variant(
         "SNN, thresholds at the mean", dict(input_span=0.0), algos={"dqn": "dqn", "qrdqn": "qrdqn"}, mlp_only=True
@@ -195,6 +197,7 @@ COLORS = {
     "snn-norec": "peru",
     "snn-span3": "crimson",
     "snn-span0": "slategray",
+    "snn-span3-half": "orchid",
     "snn-span6": "teal",
 }
 

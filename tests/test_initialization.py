@@ -35,6 +35,15 @@ def test_spread_thresholds_by_hand():
         spread_thresholds_(nn.Linear(2, 3, bias=False), 1.0, 1.0)
 
 
+def test_a_share_of_the_neurons_is_spread():
+    th.manual_seed(0)
+    net = spiking_mlp(2, [400], SpikingConfig(input_span=3.0, input_spread=0.25), raw_input=True)
+    c = crossings(net[1])
+    # the first 100 neurons spread over [-3, 3], the other 300 with zero biases (their threshold at 1 / |w|)
+    assert float(c[:100].abs().max()) <= 3.0 and float(c[:100].std()) > 1.5
+    assert float(net[1].bias[100:].detach().abs().max()) == 0.0
+
+
 def test_only_the_layer_behind_the_standardisation_is_spread():
     th.manual_seed(0)
     net = spiking_mlp(2, [512, 64], SpikingConfig(input_span=3.0, v_threshold=2.0), raw_input=True)
@@ -72,7 +81,7 @@ def test_policies_spread_their_first_layers(algo, env):
     """Every family: the first layer behind the standardisation starts spread (PPO's ``ortho_init`` re-initialisation
     included), and the knob is saved with the model."""
     th.manual_seed(0)
-    model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(input_span=2.0))
+    model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(input_span=2.0, input_spread=0.5))
     spread = [
         crossings(layer)
         for sequence in model.policy.modules()
@@ -80,8 +89,10 @@ def test_policies_spread_their_first_layers(algo, env):
         for previous, layer in zip(sequence, list(sequence)[1:])
         if isinstance(previous, RunningNorm)
     ]
-    assert spread and all(float(c.abs().max()) <= 2.0 and float(c.std()) > 0.5 for c in spread)
-    assert model.policy.resolved_knobs()["input_span"] == 2.0
+    halves = [c[: len(c) // 2] for c in spread]  # the spread half (the other keeps zero biases)
+    assert spread and all(float(c.abs().max()) <= 2.0 and float(c.std()) > 0.5 for c in halves)
+    knobs = model.policy.resolved_knobs()
+    assert knobs["input_span"] == 2.0 and knobs["input_spread"] == 0.5
 
 
 def test_spiking_init_keeps_its_gain():

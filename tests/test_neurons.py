@@ -139,6 +139,8 @@ def test_surrogate_gradient_flows(surrogate):
         (dict(input_clip="3"), ["input_clip must be > 0, a finite number"]),
         (dict(input_span=-1.0), ["input_span must be >= 0, a finite number"]),
         (dict(input_span=float("nan")), ["input_span must be >= 0, a finite number"]),
+        (dict(input_spread=0.0), ["input_spread must be > 0, a finite number"]),
+        (dict(input_spread=1.5), ["input_spread must be in (0, 1]"]),
     ],
 )
 def test_bad_knobs_are_refused_with_the_valid_choices(kwargs, words):

@@ -245,7 +245,12 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
             for module in {self.features_extractor, self.pi_features_extractor, self.vf_features_extractor}:
                 if isinstance(module, SpikingFeaturesExtractor):
                     spiking_init_(module, self.spiking.v_threshold)
-            spiking_init_(self.mlp_extractor, self.spiking.v_threshold, input_span=self.spiking.input_span)
+            spiking_init_(
+                self.mlp_extractor,
+                self.spiking.v_threshold,
+                input_span=self.spiking.input_span,
+                input_spread=self.spiking.input_spread,
+            )
         # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
         # The wrapped layers are the same objects, so the optimizer already holds their parameters.
         self.action_net = self._readout(self.action_net)

@@ -94,6 +94,8 @@ class SpikingConfig:
         an observation lies from the mean and not only in which direction
         (:func:`~sb3_spiking.snn.initialization.spread_thresholds_`); 0 gives zero biases (every threshold near the
         mean), >= 0. Only the initialisation depends on it
+    :param input_spread: The share of the first layer's neurons whose thresholds ``input_span`` spreads, in (0, 1]; the
+        others keep theirs at the mean (zero bias), where they code the direction of an observation finely
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -115,6 +117,7 @@ class SpikingConfig:
     input_norm: bool = True
     input_clip: Optional[float] = None
     input_span: float = 0.0
+    input_spread: float = 1.0
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -132,6 +135,9 @@ class SpikingConfig:
         if self.input_clip is not None:
             number("input_clip", self.input_clip, 0.0, False, "bound of the standardised inputs, or None for no clipping")
         number("input_span", self.input_span, 0.0, True, "half-width of the spread of the first layer's thresholds")
+        number("input_spread", self.input_spread, 0.0, False, "share of the first layer's neurons spread by input_span")
+        if self.input_spread > 1.0:
+            raise ValueError(f"input_spread must be in (0, 1] (a share of the neurons); got {self.input_spread!r}")
         choice("encoder", self.encoder, ENCODERS)
         flag("input_norm", self.input_norm)
         integer("pop_size", self.pop_size, 1, "neurons per dimension")

@@ -29,7 +29,11 @@ SPIKING_INIT_GAIN = 4.0
 
 
 def spiking_init_(
-    module: nn.Module, v_threshold: float = 1.0, gain: float = SPIKING_INIT_GAIN, input_span: float = 0.0
+    module: nn.Module,
+    v_threshold: float = 1.0,
+    gain: float = SPIKING_INIT_GAIN,
+    input_span: float = 0.0,
+    input_spread: float = 1.0,
 ) -> nn.Module:
     """
     Re-initialise, in place, every linear and convolutional layer inside ``module``: weights from
@@ -42,6 +46,7 @@ def spiking_init_(
     :param gain: Scale relative to the threshold
     :param input_span: Half-width, in standard deviations, of the range over which the thresholds of the layers
         behind standardised inputs are spread (0: zero biases there too)
+    :param input_spread: The share of those layers' neurons that are spread (the others keep zero biases)
     :return: ``module``
     """
     for layer in module.modules():
@@ -57,24 +62,27 @@ def spiking_init_(
                 children = list(sequence)
                 for previous, layer in zip(children, children[1:]):
                     if isinstance(previous, RunningNorm) and isinstance(layer, nn.Linear):
-                        spread_thresholds_(layer, v_threshold, input_span)
+                        spread_thresholds_(layer, v_threshold, input_span, input_spread)
     return module
 
 
-def spread_thresholds_(layer: nn.Linear, v_threshold: float, span: float) -> nn.Linear:
+def spread_thresholds_(layer: nn.Linear, v_threshold: float, span: float, share: float = 1.0) -> nn.Linear:
     """
     Set, in place, the biases of a linear layer fed by standardised inputs so that neuron ``j``'s input current
     ``w_j . x + b_j`` reaches ``v_threshold`` where the projection of ``x`` on ``w_j / |w_j|`` equals ``c_j``, with
-    ``c_j`` uniform over ``[-span, span]``: ``b_j = v_threshold - |w_j| c_j``.
+    ``c_j`` uniform over ``[-span, span]``: ``b_j = v_threshold - |w_j| c_j``; the last ``1 - share`` of the neurons
+    keep zero biases (their thresholds near the mean).
 
     :param layer: The layer (its weights already initialised)
     :param v_threshold: Firing threshold of the neurons it drives
     :param span: Half-width of the range of the offsets ``c_j``
+    :param share: The share of the neurons that are spread (the first ``round(share * out_features)``)
     :return: ``layer``
     """
     if layer.bias is None:
         raise ValueError("Spreading the thresholds needs a layer with biases")
     with th.no_grad():
-        offsets = th.empty_like(layer.bias).uniform_(-span, span)
-        layer.bias.copy_(v_threshold - layer.weight.norm(dim=1) * offsets)
+        spread = round(share * layer.out_features)
+        offsets = th.empty(spread, dtype=layer.bias.dtype, device=layer.bias.device).uniform_(-span, span)
+        layer.bias[:spread] = v_threshold - layer.weight[:spread].norm(dim=1) * offsets
     return layer

@@ -81,7 +81,9 @@ def spiking_mlp(
         last_dim = size
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
-    return spiking_init_(nn.Sequential(*modules), spiking.v_threshold, input_span=spiking.input_span)
+    return spiking_init_(
+        nn.Sequential(*modules), spiking.v_threshold, input_span=spiking.input_span, input_spread=spiking.input_spread
+    )
 
 
 def encoded_dim(input_dim: int, spiking: SpikingConfig) -> int:
