@@ -163,7 +163,8 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
         with which.carry(flat, starts) as carries:
             output = run(obs)
         end = MembraneState.flatten(carries, flat.shape[0], flat)
-        end = nn.functional.pad(end, (0, flat.shape[1] - end.shape[1]))
+        if end.shape[1] < flat.shape[1]:  # an odd number of potentials: the last column of the pair is padding
+            end = nn.functional.pad(end, (0, flat.shape[1] - end.shape[1]))
         half = state[0].shape[2]
         return output, (end[:, :half].unsqueeze(0).contiguous(), end[:, half:].unsqueeze(0).contiguous())
 

@@ -21,7 +21,7 @@ episode starts. Outside :meth:`MembraneState.carry` these layers run from rest, 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Union
 
 import torch as th
 from spikingjelly.activation_based import neuron as sj_neuron
@@ -37,17 +37,20 @@ class Carry:
     What a stateful layer needs for one forward pass: the potential it starts from and where episodes start.
 
     :param keep: ``[n_seq, L]``, 0 where an episode starts at that env step (the potential is reset to rest), else 1
-    :param v: The potential after the previous env step, ``[n_seq, *shape]``; None: at rest
+    :param v: The potential after the previous env step, ``[n_seq, *shape]`` (a pair of tensors for a layer with
+        recurrent synapses: potential and spikes); None: at rest
+    :param kept: Whether ``keep`` is known to be all ones (no episode starts: :meth:`start` skips the reset)
     """
 
-    def __init__(self, keep: th.Tensor, v: Optional[th.Tensor]) -> None:
+    def __init__(self, keep: th.Tensor, v: Optional[th.Tensor], kept: bool = False) -> None:
         self.keep = keep
         self.v = v
+        self.kept = kept
 
     def start(self, step: int, v: Optional[th.Tensor]) -> Optional[th.Tensor]:
         """The potential an env step starts from: ``v``, reset to rest where an episode starts."""
-        if v is None:
-            return None
+        if v is None or self.kept:
+            return v
         return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1)))
 
 
@@ -55,6 +58,12 @@ def _steps(x_seq: th.Tensor, carry: Carry) -> th.Tensor:
     """``[T, n_seq * L, ...]`` as ``[T, n_seq, L, ...]``."""
     n_seq, length = carry.keep.shape
     return x_seq.reshape(x_seq.shape[0], n_seq, length, *x_seq.shape[2:])
+
+
+def _single_step(carry: Carry) -> bool:
+    """Whether each sequence is one env step (rollouts, predict), where the layers skip the reshapes of ``_steps``.
+    Never while tracing: the shapes are then values that a Python branch would freeze into the trace."""
+    return not th.jit.is_tracing() and carry.keep.shape[1] == 1
 
 
 def _direct_update_supported(node: sj_neuron.BaseNode) -> bool:
@@ -84,23 +93,24 @@ class _CarriedStartMixin:
             if recurrent is None:
                 return super().forward(x_seq)  # type: ignore[misc]  (from rest)
             carry = Carry(x_seq.new_ones(x_seq.shape[1], 1), None)  # one env step from rest, the spikes fed back
-        x_steps = _steps(x_seq, carry)
-        state, spikes = carry.v, []
-        for step in range(x_steps.shape[2]):
-            start = carry.start(step, state)
-            if recurrent is None:
-                v, s = start, None
-            elif start is None:  # at rest: no spike yet (the synapses still run, on zeros: one call per simulation step)
-                v, s = None, x_steps.new_zeros(x_steps.shape[1:2] + x_steps.shape[3:])
-            else:
-                v, s = start.chunk(2, dim=-1)
-            out, v = self._env_step(x_steps[:, :, step], v, s)
-            state = v if recurrent is None else th.cat((v, out[-1]), dim=-1)
+        n_seq, length = carry.keep.shape
+        single = _single_step(carry)
+        x_steps = x_seq if single else _steps(x_seq, carry)
+        v, s = carry.v, None
+        if recurrent is not None and v is not None:
+            v, s = v if isinstance(v, tuple) else v.chunk(2, dim=-1)
+        spikes = []
+        for step in range(length):
+            v = carry.start(step, v)
+            if recurrent is not None:  # at rest: no spike yet (the synapses still run, on zeros)
+                s = x_seq.new_zeros((n_seq, *x_seq.shape[2:])) if s is None else carry.start(step, s)
+            out, v = self._env_step(x_steps if single else x_steps[:, :, step], v, s)
+            s = out[-1]
             spikes.append(out)
         if self.carry is not None:
-            carry.v = state
-        if len(spikes) == 1:  # one env step (rollouts, predict): no copy
-            return spikes[0].reshape(x_seq.shape)
+            carry.v = v if recurrent is None else (v, s)  # type: ignore[assignment]
+        if single:  # no copy
+            return spikes[0]
         return th.stack(spikes, dim=2).reshape(x_seq.shape)
 
     def _env_step(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
@@ -135,12 +145,11 @@ class _CarriedStartMixin:
         previous step.
         """
         if isinstance(self, sj_neuron.ParametricLIFNode):
-            b = self.w.sigmoid()
-            a = 1.0 - b
+            b: Optional[Union[th.Tensor, float]] = self.w.sigmoid()
         elif isinstance(self, sj_neuron.LIFNode):
-            a, b = 1.0 - 1.0 / self.tau, 1.0 / self.tau
+            b = 1.0 / self.tau
         else:
-            a, b = 1.0, 1.0
+            b = None  # integrate and fire: h = v + x
         threshold = float(self.v_threshold)  # type: ignore[attr-defined]
         recurrent = self._modules.get("recurrent")
         grad = th.is_grad_enabled()
@@ -148,13 +157,17 @@ class _CarriedStartMixin:
         for x in x_seq:
             if recurrent is not None:
                 x = recurrent(s, x)
-            h = b * x if v is None else a * v + b * x
+            if b is None:
+                h = x if v is None else v + x
+            else:
+                h = b * x if v is None else th.lerp(v, x, b)  # v + (x - v) / tau, SpikingJelly's charge
             if grad:
                 s = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
                 v = h * (1.0 - (s.detach() if self.detach_reset else s))  # type: ignore[attr-defined]
             else:
-                s = (h >= threshold).to(h)
-                v = h * (1.0 - s)
+                fired = h >= threshold
+                s = fired.to(h)
+                v = h.masked_fill(fired, 0.0)
             spikes.append(s)
         return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v  # type: ignore[return-value]
 
@@ -272,14 +285,15 @@ class StatefulReadout(NonSpikingReadout):
         if self.decoder == "fr-mlp":
             carry.v = x.new_zeros(carry.keep.shape[0], 0)
             return self.linear(x.mean(dim=0))
-        current = _steps(self.linear(x), carry)  # [T, n_seq, L, out]
+        current = self.linear(x)
+        current = current.unsqueeze(2) if _single_step(carry) else _steps(current, carry)  # [T, n_seq, L, out]
         u = carry.v if carry.v is not None else current.new_zeros(current.shape[1], current.shape[3])
         decoded = []
         for step in range(current.shape[2]):
             u = carry.start(step, u)
             trace = []
             for t in range(current.shape[0]):
-                u = u + (current[t, :, step] - u) / self.tau
+                u = th.lerp(u, current[t, :, step], 1.0 / self.tau)  # u + (y - u) / tau
                 trace.append(u)
             decoded.append(u if len(trace) == 1 else _decode(self.decoder, th.stack(trace)))  # one step: every decoder reads u
         carry.v = u
@@ -327,7 +341,7 @@ class MembraneState:
                 run()
         finally:
             self._set([None] * len(self.layers))
-        self.shapes = [tuple(carry.v.shape[1:]) if carry.v is not None else (0,) for carry in carries]
+        self.shapes = [_state_shape(carry.v) for carry in carries]
 
     def split(self, flat: th.Tensor) -> list[th.Tensor]:
         """The potential of each layer ``[n_seq, *shape]`` from the flat state ``[n_seq, size]``."""
@@ -350,8 +364,12 @@ class MembraneState:
         :param episode_starts: ``[n_seq * L]``, sequence major: 1 where an episode starts
         """
         n_seq = flat.shape[0]
-        keep = 1.0 - episode_starts.reshape(n_seq, -1).to(flat)
-        carries = [Carry(keep, v) for v in self.split(flat)]
+        starts = episode_starts.reshape(n_seq, -1)
+        # No episode starts (most steps of a rollout or a deployment): the layers skip the reset (and ``keep`` is only
+        # read for its shape). Not while tracing, where a branch on values would be frozen into the trace.
+        kept = not th.jit.is_tracing() and not bool(starts.any())
+        keep = starts if kept else 1.0 - starts.to(flat)
+        carries = [Carry(keep, v, kept) for v in self.split(flat)]
         self._set(carries)
         try:
             yield carries
@@ -363,4 +381,14 @@ class MembraneState:
         """The flat state ``[n_seq, size]`` that a forward pass inside :meth:`carry` ended with."""
         if not carries:
             return like.new_zeros(n_seq, 0)
-        return th.cat([carry.v.reshape(n_seq, -1) for carry in carries], dim=1)  # type: ignore[union-attr]
+        parts = [part for carry in carries for part in (carry.v if isinstance(carry.v, tuple) else (carry.v,))]
+        return th.cat([part.reshape(n_seq, -1) for part in parts], dim=1)  # type: ignore[union-attr]
+
+
+def _state_shape(v: Optional[th.Tensor]) -> tuple[int, ...]:
+    """The shape of one sequence's state of a layer (a pair: potential and spikes, one flat vector)."""
+    if v is None:
+        return (0,)
+    if isinstance(v, tuple):
+        return (sum(part[0].numel() for part in v),)
+    return tuple(v.shape[1:])
