@@ -170,6 +170,9 @@ VARIANTS: dict[str, Variant] = {
         "SNN, thresholds at the mean", dict(input_span=0.0), algos={"dqn": "dqn", "qrdqn": "qrdqn"}, mlp_only=True
     ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
+    # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its
+    # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
+    "snn-graded": Variant("SNN, graded first layer (span 2, gain 1)", dict(input_span=2.0, input_gain=1.0)),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),

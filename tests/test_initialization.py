@@ -99,3 +99,42 @@ def test_spiking_init_keeps_its_gain():
     layer = spiking_init_(nn.Linear(400, 2000), v_threshold=0.5, gain=4.0)
     assert abs(float(layer.weight.detach().std()) - 4.0 * 0.5 / 20.0) < 0.002
     assert float(layer.bias.detach().abs().max()) == 0.0
+
+
+def test_input_gain_scales_the_first_layer_only():
+    """``input_gain`` rescales the same draw of the first layer behind the standardisation; the others keep gain 4,
+    and the thresholds are spread along the rescaled weights."""
+    nets = {}
+    for gain in (4.0, 1.0):
+        th.manual_seed(0)
+        nets[gain] = spiking_mlp(3, [64, 32], SpikingConfig(input_span=2.0, input_gain=gain), raw_input=True)
+    first, second = nets[1.0][1], nets[1.0][4]
+    th.testing.assert_close(first.weight.detach(), nets[4.0][1].weight.detach() / 4.0)
+    th.testing.assert_close(second.weight.detach(), nets[4.0][4].weight.detach())
+    assert float(crossings(first).abs().max()) <= 2.0 and float(crossings(first).std()) > 0.8
+    # no spread: zero biases, weights still rescaled
+    th.manual_seed(0)
+    plain = spiking_mlp(3, [64], SpikingConfig(input_gain=2.0), raw_input=True)
+    th.manual_seed(0)
+    reference = spiking_mlp(3, [64], SpikingConfig(), raw_input=True)
+    th.testing.assert_close(plain[1].weight.detach(), reference[1].weight.detach() / 2.0)
+    assert float(plain[1].bias.detach().abs().max()) == 0.0
+
+
+def test_input_gain_sets_the_ramp_of_the_first_layer():
+    """A LIF neuron (tau 2, T=8, from rest, hard reset) of the first layer, its threshold spread to the mean, fed
+    ``d`` std along its weights: current ``1 + |w| d`` with ``|w|`` near ``input_gain`` (10,000 inputs), firing every
+    ``k`` steps, ``k`` the first with ``(1 + |w| d)(1 - 2^-k) >= 1``. Gain 1 grades the rate over one std, gain 4
+    over a quarter of one."""
+    along = th.tensor([-0.5, 0.1, 0.3, 0.6, 1.5])
+    expected = {1.0: [0.0, 0.25, 0.25, 0.5, 1.0], 4.0: [0.0, 0.5, 1.0, 1.0, 1.0]}
+    for gain, rates in expected.items():
+        th.manual_seed(0)
+        net = spiking_mlp(10_000, [1], SpikingConfig(input_span=1e-6, input_gain=gain), raw_input=True).eval()
+        weight = net[1].weight.detach()
+        assert abs(float(weight.norm()) - gain) < 0.03 * gain
+        with th.no_grad():
+            fired = net(along.view(-1, 1) * weight / weight.norm())
+        assert fired.mean(dim=0).flatten().tolist() == rates, gain
+    knobs = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_gain=1.0)).policy.resolved_knobs()
+    assert knobs["input_gain"] == 1.0

@@ -141,6 +141,7 @@ def test_surrogate_gradient_flows(surrogate):
         (dict(input_span=float("nan")), ["input_span must be >= 0, a finite number"]),
         (dict(input_spread=0.0), ["input_spread must be > 0, a finite number"]),
         (dict(input_spread=1.5), ["input_spread must be in (0, 1]"]),
+        (dict(input_gain=0.0), ["input_gain must be > 0, a finite number"]),
     ],
 )
 def test_bad_knobs_are_refused_with_the_valid_choices(kwargs, words):

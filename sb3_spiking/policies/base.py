@@ -250,6 +250,7 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
                 self.spiking.v_threshold,
                 input_span=self.spiking.input_span,
                 input_spread=self.spiking.input_spread,
+                input_gain=self.spiking.input_gain,
             )
         # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
         # The wrapped layers are the same objects, so the optimizer already holds their parameters.

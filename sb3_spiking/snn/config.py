@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from spikingjelly.activation_based import neuron as sj_neuron
 
+from sb3_spiking.snn.initialization import SPIKING_INIT_GAIN
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES
 
 DECODERS = ("last-mem", "max-mem", "max-abs-mem", "mean-mem", "fr-mlp")
@@ -96,6 +97,10 @@ class SpikingConfig:
         mean), >= 0. Only the initialisation depends on it
     :param input_spread: The share of the first layer's neurons whose thresholds ``input_span`` spreads, in (0, 1]; the
         others keep theirs at the mean (zero bias), where they code the direction of an observation finely
+    :param input_gain: Scale of the weights of that first layer relative to the threshold (the other layers have
+        :data:`~sb3_spiking.snn.initialization.SPIKING_INIT_GAIN`, 4), > 0: a neuron's firing rate climbs from 0 to
+        its maximum over about ``1 / input_gain`` standard deviations of the input along its weights. Only the
+        initialisation depends on it
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -118,6 +123,7 @@ class SpikingConfig:
     input_clip: Optional[float] = None
     input_span: float = 0.0
     input_spread: float = 1.0
+    input_gain: float = SPIKING_INIT_GAIN
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -138,6 +144,7 @@ class SpikingConfig:
         number("input_spread", self.input_spread, 0.0, False, "share of the first layer's neurons spread by input_span")
         if self.input_spread > 1.0:
             raise ValueError(f"input_spread must be in (0, 1] (a share of the neurons); got {self.input_spread!r}")
+        number("input_gain", self.input_gain, 0.0, False, "scale of the first layer's weights relative to the threshold")
         choice("encoder", self.encoder, ENCODERS)
         flag("input_norm", self.input_norm)
         integer("pop_size", self.pop_size, 1, "neurons per dimension")

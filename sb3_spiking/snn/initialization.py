@@ -15,10 +15,14 @@ the direction of an observation from the mean and hardly its distance, and obser
 all look alike (MountainCar's states of high energy are as those of low). ``input_span`` spreads these thresholds:
 each neuron's bias puts its threshold at a random distance, uniform over ``[-input_span, input_span]`` standard
 deviations, along its weight vector, so that the layer tiles the standardised range as a ReLU layer with PyTorch's
-random biases tiles its inputs.
+random biases tiles its inputs. ``input_gain`` sets how steep each of these neurons is: its firing rate climbs
+from 0 to its maximum over about ``1 / input_gain`` standard deviations of the input along its weights (a quarter
+of one with the gain of the other layers), so that a smaller gain makes the first layer a graded, ramp-like code of each
+direction rather than a bank of steps.
 """
 
 import math
+from typing import Optional
 
 import torch as th
 from torch import nn
@@ -34,12 +38,14 @@ def spiking_init_(
     gain: float = SPIKING_INIT_GAIN,
     input_span: float = 0.0,
     input_spread: float = 1.0,
+    input_gain: Optional[float] = None,
 ) -> nn.Module:
     """
     Re-initialise, in place, every linear and convolutional layer inside ``module``: weights from
     ``N(0, (gain * v_threshold)^2 / fan_in)``, biases zero, except that a linear layer that directly follows a
-    :class:`~sb3_spiking.snn.normalization.RunningNorm` in a ``nn.Sequential`` gets its thresholds spread over
-    ``input_span`` (see :func:`spread_thresholds_`). Apply it only to layers that feed spiking neurons.
+    :class:`~sb3_spiking.snn.normalization.RunningNorm` in a ``nn.Sequential`` has its weights on the scale of
+    ``input_gain`` and its thresholds spread over ``input_span`` (see :func:`spread_thresholds_`). Apply it only to
+    layers that feed spiking neurons.
 
     :param module: The layers to initialise
     :param v_threshold: Firing threshold of the neurons they drive
@@ -47,6 +53,7 @@ def spiking_init_(
     :param input_span: Half-width, in standard deviations, of the range over which the thresholds of the layers
         behind standardised inputs are spread (0: zero biases there too)
     :param input_spread: The share of those layers' neurons that are spread (the others keep zero biases)
+    :param input_gain: Scale of those layers' weights relative to the threshold (None: ``gain``)
     :return: ``module``
     """
     for layer in module.modules():
@@ -56,13 +63,18 @@ def spiking_init_(
                 layer.weight.normal_(0.0, gain * v_threshold / math.sqrt(fan_in))
                 if layer.bias is not None:
                     layer.bias.zero_()
-    if input_span > 0:
+    rescale = input_gain is not None and input_gain != gain
+    if input_span > 0 or rescale:
         for sequence in module.modules():
             if isinstance(sequence, nn.Sequential):
                 children = list(sequence)
                 for previous, layer in zip(children, children[1:]):
                     if isinstance(previous, RunningNorm) and isinstance(layer, nn.Linear):
-                        spread_thresholds_(layer, v_threshold, input_span, input_spread)
+                        if rescale:
+                            with th.no_grad():  # the same draw on another scale (no other random numbers)
+                                layer.weight.mul_(input_gain / gain)  # type: ignore[operator]
+                        if input_span > 0:
+                            spread_thresholds_(layer, v_threshold, input_span, input_spread)
     return module
 
 

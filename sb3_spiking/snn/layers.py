@@ -82,7 +82,11 @@ def spiking_mlp(
     if not net_arch:
         modules.append(RepeatOverTime(spiking.T))
     return spiking_init_(
-        nn.Sequential(*modules), spiking.v_threshold, input_span=spiking.input_span, input_spread=spiking.input_spread
+        nn.Sequential(*modules),
+        spiking.v_threshold,
+        input_span=spiking.input_span,
+        input_spread=spiking.input_spread,
+        input_gain=spiking.input_gain,
     )
 
 
