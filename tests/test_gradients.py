@@ -6,7 +6,8 @@ import torch as th
 from envs_for_tests import ENVS
 from stable_baselines3 import DQN, PPO
 
-from sb3_spiking.snn import DECODERS, NEURONS
+from sb3_spiking.snn import DECODERS, NEURONS, SpikingConfig
+from sb3_spiking.snn.fused import surrogate_spike
 
 
 def assert_every_parameter_learns(module: th.nn.Module):
@@ -49,3 +50,27 @@ def test_actor_critic_gradients(env_name):
     )
     (values.pow(2).mean() - log_prob.mean() - 0.01 * entropy.mean()).backward()
     assert_every_parameter_learns(model.policy)
+
+
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "erf", "soft-sign", "piecewise-quadratic"])
+def test_surrogate_spike_matches_spikingjelly(surrogate):
+    """The one-step spike of the stateful layers: SpikingJelly's spikes and surrogate gradients; a second derivative
+    is refused, not silently wrong."""
+    node = SpikingConfig(surrogate=surrogate).make_neuron()
+    z = th.linspace(-1.5, 1.5, 13, dtype=th.float64)
+    weights = th.arange(1.0, 14.0, dtype=th.float64)
+    results = []
+    for spike in (surrogate_spike, lambda layer, x: layer.surrogate_function(x)):
+        x = z.clone().requires_grad_(True)
+        out = spike(node, x)
+        (grad,) = th.autograd.grad((out * weights).sum(), x)
+        results.append((out.detach(), grad))
+    for ours, theirs in zip(*results):
+        th.testing.assert_close(ours, theirs)
+    assert results[0][0].tolist() == [0.0] * 6 + [1.0] * 7  # the spike at z >= 0
+    assert float(results[0][1][6]) > float(results[0][1][0])  # largest at the threshold
+    x = z.clone().requires_grad_(True)
+    (grad,) = th.autograd.grad(surrogate_spike(node, x).sum(), x, create_graph=True)
+    assert not grad.requires_grad  # no graph for a second derivative
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        grad.sum().backward()

@@ -25,6 +25,7 @@ from typing import Optional
 import torch as th
 from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_surrogate
+from torch.autograd.function import once_differentiable
 
 # Surrogate gradients g(z) of the spike function at z = h - v_threshold. They are even functions, so they are
 # evaluated at -z, which the negated potential gives without an extra pass.
@@ -60,6 +61,41 @@ def surrogate_gradient(kind: str, alpha: float, z: th.Tensor) -> th.Tensor:
     if kind == "piecewise-quadratic":
         return z.abs_().mul_(-(alpha**2)).add_(alpha).clamp_min_(0.0)
     raise ValueError(f"Unknown surrogate {kind!r}")
+
+
+class _SurrogateSpike(th.autograd.Function):
+    """The spike ``z >= 0`` with a surrogate's derivative in the backward pass, for one simulation step. It is what
+    SpikingJelly's surrogate functions compute, in the ``forward(ctx, ...)`` form: autograd applies that without
+    binding the arguments to the signature at every call, which costs more than the step of a small layer. Once
+    differentiable: the stateful policies that use it train with first derivatives only (RecurrentPPO)."""
+
+    @staticmethod
+    def forward(ctx, z: th.Tensor, kind: str, alpha: float) -> th.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(z)
+        ctx.kind, ctx.alpha = kind, alpha
+        return (z >= 0).to(z)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: th.Tensor):  # type: ignore[override]
+        (z,) = ctx.saved_tensors
+        return grad * surrogate_gradient(ctx.kind, ctx.alpha, z.clone()), None, None
+
+
+def surrogate_spike(node: sj_neuron.BaseNode, z: th.Tensor) -> th.Tensor:
+    """
+    ``node.surrogate_function(z)``: the spikes of a neuron layer at ``z = h - v_threshold``, with its surrogate
+    gradient, through :class:`_SurrogateSpike` where the surrogate is one of :data:`_SURROGATE_KINDS`.
+
+    :param node: A SpikingJelly neuron layer
+    :param z: Distance of the potential to the threshold
+    """
+    surrogate = node.surrogate_function
+    kind = _SURROGATE_KINDS.get(type(surrogate))
+    alpha = getattr(surrogate, "alpha", None)
+    if kind is None or not getattr(surrogate, "spiking", True) or not isinstance(alpha, (int, float)):
+        return surrogate(z)
+    return _SurrogateSpike.apply(z, kind, float(alpha))
 
 
 def fused_supported(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> bool:

@@ -27,6 +27,7 @@ import torch as th
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
+from sb3_spiking.snn.fused import surrogate_spike
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.neurons import IFNode, LIFNode, ParametricLIFNode, _RestingStartMixin
 from sb3_spiking.snn.readout import NonSpikingReadout, time_major
@@ -162,7 +163,7 @@ class _CarriedStartMixin:
             else:
                 h = b * x if v is None else th.lerp(v, x, b)  # v + (x - v) / tau, SpikingJelly's charge
             if grad:
-                s = self.surrogate_function(h - threshold)  # type: ignore[attr-defined]
+                s = surrogate_spike(self, h - threshold)  # type: ignore[arg-type]
                 v = h * (1.0 - (s.detach() if self.detach_reset else s))  # type: ignore[attr-defined]
             else:
                 fired = h >= threshold
