@@ -173,6 +173,15 @@ VARIANTS: dict[str, Variant] = {
     # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its
     # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
     "snn-graded": Variant("SNN, graded first layer (span 2, gain 1)", dict(input_span=2.0, input_gain=1.0)),
+    # thresholds spread over +-3 std, the second layer's biases cancelling the current of the first layer's expected rates
+    # (a candidate of the lab, lab/candidates.py: DQN only)
+    "snn-span3-centred": Variant(
+        "SNN, thresholds spread over 3 std, second layer centred",
+        dict(input_span=3.0),
+        algos={"dqn": "dqn"},
+        mlp_only=True,
+        policy="lab.candidates.CentredSpikingDQNPolicy",
+    ),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),

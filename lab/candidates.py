@@ -1,0 +1,46 @@
+"""
+Candidate defaults screened in the learning suite before any of them becomes a knob of the package (the suite names
+them by their dotted path, e.g. ``policy="lab.candidates.CentredSpikingDQNPolicy"``).
+
+``CentredSpikingDQNPolicy``: the spiking DQN policy whose second layer starts centred on what the first layer
+sends it. With the first layer's thresholds spread (``input_span``), a neuron whose threshold lies far below the mean
+fires on nearly every state, so it adds a constant to each second-layer neuron's current, of random sign and about
+1.6 thresholds in size with ``input_span=3``: 13% of CartPole's second layer then never fires and another share
+always does (``lab/first_layer_variants.md``). Centring sets each second-layer neuron's bias to minus the current
+that the first layer's expected rates give it, the rate of first-layer neuron ``j`` taken as the chance that a
+standard normal projection exceeds its threshold's offset ``c_j``, ``P(z > c_j)``.
+"""
+
+import math
+
+import torch as th
+from torch import nn
+
+from sb3_spiking.policies.dqn import SpikingDQNPolicy, SpikingQNetwork
+from sb3_spiking.snn import RunningNorm
+
+
+def centre_second_layer_(sequence: nn.Sequential, v_threshold: float) -> None:
+    """In place: the bias of the linear layer after the first spiking layer behind a RunningNorm cancels the current
+    that the first layer's expected rates give it."""
+    modules = list(sequence)
+    for index, (previous, first) in enumerate(zip(modules, modules[1:])):
+        if isinstance(previous, RunningNorm) and isinstance(first, nn.Linear):
+            offsets = ((v_threshold - first.bias) / first.weight.norm(dim=1)).detach()
+            rates = 0.5 * th.erfc(offsets / math.sqrt(2.0))
+            second = next((module for module in modules[index + 2 :] if isinstance(module, nn.Linear)), None)
+            if second is not None and second.bias is not None:
+                with th.no_grad():
+                    second.bias.copy_(-second.weight @ rates)
+
+
+class CentredSpikingDQNPolicy(SpikingDQNPolicy):
+    """:class:`~sb3_spiking.policies.dqn.SpikingDQNPolicy` with :func:`centre_second_layer_` applied to its Q-network
+    (the target network copies it)."""
+
+    def make_q_net(self) -> SpikingQNetwork:
+        q_net = super().make_q_net()
+        for module in q_net.modules():
+            if isinstance(module, nn.Sequential):
+                centre_second_layer_(module, self.spiking.v_threshold)
+        return q_net
