@@ -148,12 +148,18 @@ def test_variants_change_only_their_knobs():
     assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == [
         "snn-proxy",
         "snn-span0",
+        "snn-span3-centred",
         "snn-norec",
         "snn-stateless",
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
-    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-norec", "snn-stateless"]
-    assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == mlp_only
+    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-span3-centred"]
+    assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
+    # A lab candidate: its policy by dotted name, with the variant's knobs
+    assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
+        "policy:'lab.candidates.CentredSpikingDQNPolicy'",
+        "policy_kwargs:dict(net_arch=[256, 256], input_span=3.0)",
+    ]
 
 
 def test_recurrent_tasks_replace_only_the_lstm_keywords():
