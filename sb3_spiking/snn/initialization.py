@@ -29,6 +29,7 @@ from torch import nn
 
 from sb3_spiking.snn.normalization import RunningNorm
 
+#: Scale of the weights that drive spiking neurons, relative to their threshold (see :func:`spiking_init_`)
 SPIKING_INIT_GAIN = 4.0
 
 
