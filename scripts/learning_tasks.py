@@ -182,6 +182,13 @@ VARIANTS: dict[str, Variant] = {
         mlp_only=True,
         policy="lab.candidates.CentredSpikingDQNPolicy",
     ),
+    "snn-span3-centred1": Variant(
+        "SNN, thresholds spread over 3 std, second layer centred at the threshold",
+        dict(input_span=3.0),
+        algos={"dqn": "dqn"},
+        mlp_only=True,
+        policy="lab.candidates.ThresholdCentredSpikingDQNPolicy",
+    ),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),

@@ -149,11 +149,13 @@ def test_variants_change_only_their_knobs():
         "snn-proxy",
         "snn-span0",
         "snn-span3-centred",
+        "snn-span3-centred1",
         "snn-norec",
         "snn-stateless",
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-span3-centred"]
+    mlp_only.append("snn-span3-centred1")
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
     # A lab candidate: its policy by dotted name, with the variant's knobs
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
