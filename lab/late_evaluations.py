@@ -40,7 +40,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     parser.add_argument(
         "--policies",
         nargs="+",
-        default=["ann", "snn", "snn-span3", "snn-span3-half", "snn-graded"],
+        default=["ann", "snn", "snn-span3", "snn-span3-half", "snn-graded", "snn-span3-centred", "snn-span3-centred1"],
         help="policies (suite names)",
     )
     parser.add_argument("--out", default="lab/late_evaluations.md", help="output file ('-': print only)")
