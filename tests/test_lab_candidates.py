@@ -1,0 +1,60 @@
+"""lab/candidates.py and lab/late_evaluations.py: the centring of the second layer and the second-half means, by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch as th
+from scripts_loader import load_script
+from stable_baselines3 import DQN
+from torch import nn
+
+from sb3_spiking.snn import SpikingConfig, spiking_mlp
+
+
+@pytest.fixture(scope="module")
+def candidates():
+    return load_script("candidates")
+
+
+def test_centre_second_layer_by_hand(candidates):
+    net = spiking_mlp(2, [2, 3], SpikingConfig(input_span=1.0), raw_input=True)
+    first, second = net[1], net[4]
+    with th.no_grad():
+        first.weight.copy_(th.tensor([[3.0, 4.0], [0.0, 2.0]]))  # |w| = 5 and 2
+        first.bias.copy_(th.tensor([1.0 - 5.0 * 0.5, 1.0 + 2.0 * 1.0]))  # thresholds at +0.5 and -1 std
+        second.weight.copy_(th.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]))
+    candidates.centre_second_layer_(net, v_threshold=1.0, offset=0.25)
+    rates = [0.5 * math.erfc(0.5 / math.sqrt(2.0)), 0.5 * math.erfc(-1.0 / math.sqrt(2.0))]  # P(z > 0.5), P(z > -1)
+    assert rates == pytest.approx([0.3085, 0.8413], abs=1e-4)
+    expected = [0.25 - rates[0], 0.25 - 2.0 * rates[1], 0.25 - rates[0] + rates[1]]
+    assert second.bias.detach().tolist() == pytest.approx(expected, abs=1e-6)
+    assert net[1].bias.detach().tolist() == pytest.approx([-1.5, 3.0])  # the first layer is left as it was
+
+
+def test_the_policies_centre_their_q_networks(candidates):
+    biases = {}
+    for policy in (candidates.CentredSpikingDQNPolicy, candidates.ThresholdCentredSpikingDQNPolicy):
+        model = DQN(policy, "CartPole-v1", policy_kwargs=dict(input_span=3.0, v_threshold=0.5), seed=0)
+        seq = next(module for module in model.policy.q_net.modules() if isinstance(module, nn.Sequential))
+        target = next(module for module in model.policy.q_net_target.modules() if isinstance(module, nn.Sequential))
+        th.testing.assert_close(seq[4].bias, target[4].bias)  # the target network copies the centred one
+        biases[policy.offset] = seq[4].bias.detach()
+    # the same draw (seed 0): the threshold-centred biases are the centred ones plus the threshold
+    th.testing.assert_close(biases[1.0], biases[0.0] + 0.5)
+
+
+def test_late_evaluations_by_hand(tmp_path, monkeypatch):
+    late = load_script("late_evaluations")
+    folder = tmp_path / "cartpole-dqn"
+    folder.mkdir()
+    # 6 evaluations of 2 episodes each: the second half is evaluations 3-5, the final the last 3 too
+    np.savez(folder / "snn-seed0.npz", results=np.array([[0, 0], [10, 30], [20, 20], [100, 300], [200, 200], [300, 500]]))
+    np.savez(folder / "snn-seed2.npz", results=np.array([[0, 0]] * 4 + [[100, 100], [400, 400]]))
+    np.savez(folder / "snn-span3-seed0.npz", results=np.zeros((6, 2)))  # another policy, not read
+    monkeypatch.setattr(late, "RESULTS", str(tmp_path))
+    assert list(late.runs("cartpole-dqn", "snn")) == [0, 2]
+    text = late.main(["--policies", "snn", "ann", "--out", "-"])
+    # seed 0: (200 + 200 + 400) / 3; seed 2: (0 + 100 + 400) / 3; no ann runs: no row
+    assert "| snn | 0, 2 | 266.7, 166.7 | 216.7 +- 50.0 | 266.7, 166.7 | 216.7 |" in text
+    assert "| ann |" not in text
