@@ -140,6 +140,12 @@ class Variant:
     task_conf: bool = False  # the task's tuned file (rl-zoo3's or its own) although the algorithm differs
 
 
+def _lab_dqn_candidate(what: str, policy: str) -> Variant:
+    """A DQN candidate of ``lab/candidates.py`` on the first layer spread over +-3 std (SpikingMlpPolicy's tasks)."""
+    label = f"SNN, thresholds spread over 3 std, {what}"
+    return Variant(label, dict(input_span=3.0), algos={"dqn": "dqn"}, mlp_only=True, policy=f"lab.candidates.{policy}")
+
+
 VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
     # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
@@ -174,21 +180,9 @@ VARIANTS: dict[str, Variant] = {
     # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
     "snn-graded": Variant("SNN, graded first layer (span 2, gain 1)", dict(input_span=2.0, input_gain=1.0)),
     # thresholds spread over +-3 std, the second layer's biases cancelling the current of the first layer's expected rates
-    # (a candidate of the lab, lab/candidates.py: DQN only)
-    "snn-span3-centred": Variant(
-        "SNN, thresholds spread over 3 std, second layer centred",
-        dict(input_span=3.0),
-        algos={"dqn": "dqn"},
-        mlp_only=True,
-        policy="lab.candidates.CentredSpikingDQNPolicy",
-    ),
-    "snn-span3-centred1": Variant(
-        "SNN, thresholds spread over 3 std, second layer centred at the threshold",
-        dict(input_span=3.0),
-        algos={"dqn": "dqn"},
-        mlp_only=True,
-        policy="lab.candidates.ThresholdCentredSpikingDQNPolicy",
-    ),
+    # (to 0, or to the threshold): candidates of the lab, lab/candidates.py, DQN only
+    "snn-span3-centred": _lab_dqn_candidate("second layer centred", "CentredSpikingDQNPolicy"),
+    "snn-span3-centred1": _lab_dqn_candidate("second layer centred at the threshold", "ThresholdCentredSpikingDQNPolicy"),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),
