@@ -37,34 +37,35 @@ class Carry:
     """
     What a stateful layer needs for one forward pass: the potential it starts from and where episodes start.
 
-    :param keep: ``[n_seq, L]``, 0 where an episode starts at that env step (the potential is reset to rest), else 1
+    :param shape: ``(n_seq, L)``: ``n_seq`` sequences of ``L`` env steps
     :param v: The potential after the previous env step, ``[n_seq, *shape]`` (a pair of tensors for a layer with
         recurrent synapses: potential and spikes); None: at rest
-    :param kept: Whether ``keep`` is known to be all ones (no episode starts: :meth:`start` skips the reset)
+    :param keep: ``[n_seq, L]``, 0 where an episode starts at that env step (the potential is reset to rest), else 1;
+        None where no episode starts (:meth:`start` then skips the reset)
     """
 
-    def __init__(self, keep: th.Tensor, v: Optional[th.Tensor], kept: bool = False) -> None:
-        self.keep = keep
+    def __init__(self, shape: tuple[int, int], v: Optional[th.Tensor], keep: Optional[th.Tensor] = None) -> None:
+        self.shape = shape
         self.v = v
-        self.kept = kept
+        self.keep = keep
 
     def start(self, step: int, v: Optional[th.Tensor]) -> Optional[th.Tensor]:
         """The potential an env step starts from: ``v``, reset to rest where an episode starts."""
-        if v is None or self.kept:
+        if v is None or self.keep is None:
             return v
         return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1)))
 
 
 def _steps(x_seq: th.Tensor, carry: Carry) -> th.Tensor:
     """``[T, n_seq * L, ...]`` as ``[T, n_seq, L, ...]``."""
-    n_seq, length = carry.keep.shape
+    n_seq, length = carry.shape
     return x_seq.reshape(x_seq.shape[0], n_seq, length, *x_seq.shape[2:])
 
 
 def _single_step(carry: Carry) -> bool:
     """Whether each sequence is one env step (rollouts, predict), where the layers skip the reshapes of ``_steps``.
     Never while tracing: the shapes are then values that a Python branch would freeze into the trace."""
-    return not th.jit.is_tracing() and carry.keep.shape[1] == 1
+    return not th.jit.is_tracing() and carry.shape[1] == 1
 
 
 def _direct_update_supported(node: sj_neuron.BaseNode) -> bool:
@@ -93,8 +94,8 @@ class _CarriedStartMixin:
         if carry is None:
             if recurrent is None:
                 return super().forward(x_seq)  # type: ignore[misc]  (from rest)
-            carry = Carry(x_seq.new_ones(x_seq.shape[1], 1), None)  # one env step from rest, the spikes fed back
-        n_seq, length = carry.keep.shape
+            carry = Carry((x_seq.shape[1], 1), None)  # one env step from rest, the spikes fed back
+        n_seq, length = carry.shape
         single = _single_step(carry)
         x_steps = x_seq if single else _steps(x_seq, carry)
         v, s = carry.v, None
@@ -284,7 +285,7 @@ class StatefulReadout(NonSpikingReadout):
         if x.dim() == 2:
             x = time_major(x, self.T)
         if self.decoder == "fr-mlp":
-            carry.v = x.new_zeros(carry.keep.shape[0], 0)
+            carry.v = x.new_zeros(carry.shape[0], 0)
             return self.linear(x.mean(dim=0))
         current = self.linear(x)
         current = current.unsqueeze(2) if _single_step(carry) else _steps(current, carry)  # [T, n_seq, L, out]
@@ -334,8 +335,7 @@ class MembraneState:
 
     def probe(self, run: "callable", n_seq: int = 1) -> None:  # type: ignore[valid-type]
         """Find the shape of each layer's potential from one forward pass at rest (``run()`` runs the network)."""
-        keep = th.ones(n_seq, 1)
-        carries = [Carry(keep, None) for _ in self.layers]
+        carries = [Carry((n_seq, 1), None) for _ in self.layers]
         self._set(carries)
         try:
             with th.no_grad():
@@ -366,11 +366,10 @@ class MembraneState:
         """
         n_seq = flat.shape[0]
         starts = episode_starts.reshape(n_seq, -1)
-        # No episode starts (most steps of a rollout or a deployment): the layers skip the reset (and ``keep`` is only
-        # read for its shape). Not while tracing, where a branch on values would be frozen into the trace.
-        kept = not th.jit.is_tracing() and not bool(starts.any())
-        keep = starts if kept else 1.0 - starts.to(flat)
-        carries = [Carry(keep, v, kept) for v in self.split(flat)]
+        # No episode starts (most steps of a rollout or a deployment): no keep mask, the layers skip the reset. Not
+        # while tracing, where a branch on values would be frozen into the trace.
+        keep = None if not th.jit.is_tracing() and not bool(starts.any()) else 1.0 - starts.to(flat)
+        carries = [Carry((n_seq, starts.shape[1]), v, keep) for v in self.split(flat)]
         self._set(carries)
         try:
             yield carries
