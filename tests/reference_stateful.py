@@ -10,6 +10,7 @@ with recurrent synapses adds ``W_rec s`` to its input, ``s`` its spikes of the p
 across env steps; its state is ``[v, s]``). Nothing is shared with the policy's code but the parameters.
 """
 
+import math
 from typing import Optional
 
 import torch as th
@@ -113,7 +114,8 @@ def reference_policy_sequences(policy, obs: th.Tensor, starts: th.Tensor, flat_s
     features = preprocess_obs(obs, policy.observation_space, normalize_images=policy.normalize_images)
     features = features.reshape(n_seq, -1, *features.shape[1:])
     starts = starts.reshape(n_seq, -1)
-    parts = which.split(flat_state)
+    sizes = [math.prod(shape) for shape in which.shapes]  # each layer's state, a pair (potential, spikes) as one
+    parts = [p.reshape(n_seq, *shape) for p, shape in zip(th.split(flat_state[:, : sum(sizes)], sizes, dim=1), which.shapes)]
     outputs, ends = [], []
     for s in range(n_seq):
         out, end = reference_sequence(

@@ -25,8 +25,8 @@ from sb3_spiking.policies.recurrent import (
 )
 from sb3_spiking.snn import DECODERS, RepeatOverTime, RunningNorm
 from sb3_spiking.snn.config import SpikingConfig
+from sb3_spiking.snn.membrane_state import MembraneState
 from sb3_spiking.snn.stateful import (
-    MembraneState,
     StatefulLIFNode,
     StatefulReadout,
     add_recurrent_synapses_,
@@ -162,13 +162,14 @@ def test_same_outputs_and_gradients_as_the_reference(neuron, T, recurrent):
         hook.remove()
     assert all(0.0 < rate < 1.0 for rate in rates), f"firing rates {rates}: the comparison would be vacuous"
     logits = distribution.distribution.logits
-    flat = th.cat((state[0][0], state[1][0]), dim=1)
+    flat = policy.actor_state.flat_from_halves(state[0][0], state[1][0])
     expected, expected_end = reference_policy_sequences(policy, obs, starts, flat)
     expected = expected - expected.logsumexp(dim=1, keepdim=True)  # Categorical normalises its logits
     th.testing.assert_close(logits, expected)
-    th.testing.assert_close(th.cat((h[0], c[0]), dim=1)[:, : policy.actor_state.size], expected_end)
+    th.testing.assert_close(policy.actor_state.flat_from_halves(h[0], c[0]), expected_end)
     values = policy.predict_values(obs, state, starts)
-    expected_values, _ = reference_policy_sequences(policy, obs, starts, flat, actor=False)
+    critic_flat = policy.critic_state.flat_from_halves(state[0][0], state[1][0])
+    expected_values, _ = reference_policy_sequences(policy, obs, starts, critic_flat, actor=False)
     th.testing.assert_close(values, expected_values)
     # Gradients through time (back-propagation along each sequence), every parameter
     weights = th.randn_like(logits)
@@ -192,9 +193,10 @@ def test_every_decoder_reads_the_steps_of_one_env_step(decoder):
     obs, starts = sequences(n_seq=2, length=4)
     state = random_state(policy, 2)
     distribution, (h, c) = policy.get_distribution(obs, state, starts)
-    expected, expected_end = reference_policy_sequences(policy, obs, starts, th.cat((state[0][0], state[1][0]), dim=1))
+    flat = policy.actor_state.flat_from_halves(state[0][0], state[1][0])
+    expected, expected_end = reference_policy_sequences(policy, obs, starts, flat)
     th.testing.assert_close(distribution.distribution.mean, expected)
-    th.testing.assert_close(th.cat((h[0], c[0]), dim=1)[:, : policy.actor_state.size], expected_end)
+    th.testing.assert_close(policy.actor_state.flat_from_halves(h[0], c[0]), expected_end)
 
 
 def test_gradient_flows_through_time_and_stops_at_an_episode_start():
@@ -245,7 +247,8 @@ def test_state_shapes(n_envs):
     model = RecurrentPPO("SpikingMlpRecurrentPolicy", "CartPoleNoVel-v1", n_steps=16, batch_size=16, n_epochs=1, seed=0)
     policy = model.policy
     half = policy.lstm_hidden_state_shape[2]
-    assert half == (max(policy.actor_state.size, policy.critic_state.size) + 1) // 2
+    # actor: 64 + 64 (first layer), 64 + 64 (second), 2 (readout) cut after the first layer: 128 | 130
+    assert half == 130 and policy.actor_state.size == 258 and policy.critic_state.size == 257
     # each recurrent layer keeps its potentials and its last spikes; the readout its potentials
     assert policy.actor_state.shapes == [(128,), (128,), (2,)] and policy.critic_state.shapes == [(128,), (128,), (1,)]
     kwargs = dict(n_steps=16, batch_size=16, policy_kwargs=dict(recurrent_synapses=False))

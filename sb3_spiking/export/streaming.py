@@ -25,7 +25,8 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from sb3_spiking.export.torchscript import UnrolledNeuron, _example, _tracing
-from sb3_spiking.snn.stateful import MembraneState, _CarriedStartMixin
+from sb3_spiking.snn.membrane_state import MembraneState
+from sb3_spiking.snn.stateful import _CarriedStartMixin
 
 if TYPE_CHECKING:  # nir is optional: imported by the NIR functions only
     import nir
@@ -44,17 +45,19 @@ class UnrolledStatefulNeuron(_CarriedStartMixin, UnrolledNeuron):
         if getattr(node, "recurrent", None) is not None:
             self.recurrent = node.recurrent
 
-    def _env_step(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+    def _env_step(
+        self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]
+    ) -> tuple[th.Tensor, th.Tensor, Optional[th.Tensor]]:
         v = th.full_like(x_seq[0], self.v_reset) if v is None else v
         recurrent = self._modules.get("recurrent")
         if recurrent is None:
-            return self.run(x_seq, v)
+            return (*self.run(x_seq, v), None)
         spikes = []
         for x in x_seq.unbind(0):
             out, v = self.run(recurrent(s, x).unsqueeze(0), v)
             s = out[0]
             spikes.append(s)
-        return th.stack(spikes), v
+        return th.stack(spikes), v, s
 
 
 def _check(policy: nn.Module) -> None:
@@ -72,7 +75,7 @@ def flat_actor_state(policy: nn.Module, lstm_state: tuple) -> th.Tensor:
     """
     _check(policy)
     h, c = (th.as_tensor(np.asarray(part)) for part in lstm_state)
-    return th.cat((h[0], c[0]), dim=1)[:, : policy.actor_state.size]
+    return policy.actor_state.flat_from_halves(h[0], c[0])
 
 
 class StreamingActor(nn.Module):
@@ -94,7 +97,7 @@ class StreamingActor(nn.Module):
                     setattr(module, name, UnrolledStatefulNeuron(child))
         parts = [self.policy.pi_features_extractor, self.policy.mlp_extractor.policy_net, self.policy.action_net]
         self.state = MembraneState(parts)
-        self.state.shapes = list(policy.actor_state.shapes)
+        self.state.shapes, self.state.pairs = list(policy.actor_state.shapes), list(policy.actor_state.pairs)
         #: Number of potentials in ``state``
         self.size = self.state.size
         space = policy.action_space

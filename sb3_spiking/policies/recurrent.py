@@ -17,7 +17,6 @@ names keep the pattern with the memory said generically, as sb3-contrib's classe
 recognises it).
 """
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -33,7 +32,8 @@ from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin
 from sb3_spiking.snn import RunningNorm, SpikingCombinedExtractor, SpikingNatureCNN
-from sb3_spiking.snn.stateful import MembraneState, StatefulReadout, add_recurrent_synapses_, make_stateful_
+from sb3_spiking.snn.membrane_state import MembraneState
+from sb3_spiking.snn.stateful import StatefulReadout, add_recurrent_synapses_, make_stateful_
 
 #: Scale of the recurrent weights at initialisation, relative to the threshold (see ``spiking_init_``)
 RECURRENT_GAIN = 1.0
@@ -46,7 +46,8 @@ class MembraneStateShape:
     What ``RecurrentPPO`` reads from a policy's ``lstm_actor`` to size its states and buffer: one "layer" of
     ``hidden_size`` values in each of ``h`` and ``c``, which together hold the flat vector of potentials.
 
-    :param hidden_size: Half the number of potentials of the larger network (actor or critic), rounded up
+    :param hidden_size: The width of each half: about half the potentials of the larger network (actor or critic),
+        cut between two layers (see :meth:`~sb3_spiking.snn.membrane_state.MembraneState.best_half`)
     """
 
     num_layers = 1
@@ -72,8 +73,8 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
     potentials are carried from one env step to the next and reset to rest where an episode starts.
 
     The state of each network is the flat vector of its potentials (features extractor's neurons, hidden layers,
-    readout), split in two halves stored as RecurrentPPO's ``h`` and ``c`` (``[1, n_envs, hidden_size]`` each, the
-    smaller network's padded with zeros). ``T`` is the number of simulation steps per env step (default 1); the
+    readout), cut between two layers into RecurrentPPO's ``h`` and ``c`` (``[1, n_envs, hidden_size]`` each, padded
+    with zeros; :mod:`~sb3_spiking.snn.membrane_state`). ``T`` is the number of simulation steps per env step (default 1); the
     decoders read the ``T`` steps of each env step. The neuron defaults to ``"lif"``: an IF neuron's potential,
     never reset between env steps, drifts without bound under a negative input. The input normalisation
     (``input_norm``) takes its statistics from the rollouts (every env step once, as ``VecNormalize`` does) rather
@@ -125,7 +126,7 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
             obs = self.obs_to_tensor(observation_space.sample())[0]
             self.actor_state.probe(lambda: self._actor_outputs(obs))
             self.critic_state.probe(lambda: self._critic_outputs(obs))
-        hidden_size = max(1, math.ceil(max(self.actor_state.size, self.critic_state.size) / 2))
+        hidden_size = max(self.actor_state.best_half(), self.critic_state.best_half())
         # What RecurrentPPO and predict() read to size the states (see RecurrentActorCriticPolicy)
         self.lstm_actor = MembraneStateShape(hidden_size)  # type: ignore[assignment]
         self.lstm_critic = None
@@ -159,14 +160,11 @@ class SpikingRecurrentActorCriticPolicy(SpikingActorCriticMixin, _RecurrentWitho
 
     def _carried(self, which: MembraneState, run: Any, obs: Any, state: tuple[th.Tensor, ...], starts: th.Tensor) -> Any:
         """``run(obs)`` from ``state`` with resets where ``starts`` is 1; returns its output and the end state."""
-        flat = th.cat((state[0][0], state[1][0]), dim=1)
-        with which.carry(flat, starts) as carries:
+        h = state[0][0]
+        with which.carry(which.from_halves(h, state[1][0]), starts) as carries:
             output = run(obs)
-        end = MembraneState.flatten(carries, flat.shape[0], flat)
-        if end.shape[1] < flat.shape[1]:  # an odd number of potentials: the last column of the pair is padding
-            end = nn.functional.pad(end, (0, flat.shape[1] - end.shape[1]))
-        half = state[0].shape[2]
-        return output, (end[:, :half].unsqueeze(0).contiguous(), end[:, half:].unsqueeze(0).contiguous())
+        h, c = which.to_halves(carries, h)
+        return output, (h.unsqueeze(0), c.unsqueeze(0))
 
     @contextmanager
     def _norm_updates(self, enabled: bool) -> Iterator[None]:

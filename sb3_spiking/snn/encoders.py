@@ -28,7 +28,8 @@ def time_major(x: th.Tensor, T: int) -> th.Tensor:
     :param x: Static input
     :param T: Number of time steps
     """
-    return x.unsqueeze(0).expand(T, *x.shape)
+    x = x.unsqueeze(0)
+    return x if T == 1 else x.expand(T, *x.shape[1:])
 
 
 def observation_bounds(observation_space: spaces.Space, features_extractor: nn.Module) -> Optional[Bounds]:

@@ -11,16 +11,14 @@ the encoder once per observation, time folded into the batch); only the neurons 
 - :class:`StatefulReadout`: the non-spiking integrator ``u <- u + (y - u) / tau`` started from a given potential,
   its decoder reading the ``T`` steps of each env step.
 
-The potentials never stay in the modules: :class:`MembraneState` hands them in before a forward pass and takes
-them out after it, as one flat vector per sequence (what RecurrentPPO stores in its buffer). A forward pass may hold
+The potentials never stay in the modules: :class:`~sb3_spiking.snn.membrane_state.MembraneState` hands them in
+before a forward pass and takes them out after it (what RecurrentPPO stores in its buffer). A forward pass may hold
 a whole sequence of env steps: the batch ``[n_seq * L, ...]`` is ``n_seq`` sequences of ``L`` steps each, sequence
 major (RecurrentPPO's order); each stateful layer walks the ``L`` steps, resetting the potential to rest where an
-episode starts. Outside :meth:`MembraneState.carry` these layers run from rest, like the package's other layers.
+episode starts. Outside :meth:`~sb3_spiking.snn.membrane_state.MembraneState.carry` these layers run from rest, like
+the package's other layers.
 """
 
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Optional, Union
 
 import torch as th
@@ -106,8 +104,7 @@ class _CarriedStartMixin:
             v = carry.start(step, v)
             if recurrent is not None:  # at rest: no spike yet (the synapses still run, on zeros)
                 s = x_seq.new_zeros((n_seq, *x_seq.shape[2:])) if s is None else carry.start(step, s)
-            out, v = self._env_step(x_steps if single else x_steps[:, :, step], v, s)
-            s = out[-1]
+            out, v, s = self._env_step(x_steps if single else x_steps[:, :, step], v, s)
             spikes.append(out)
         if self.carry is not None:
             carry.v = v if recurrent is None else (v, s)  # type: ignore[assignment]
@@ -115,9 +112,12 @@ class _CarriedStartMixin:
             return spikes[0]
         return th.stack(spikes, dim=2).reshape(x_seq.shape)
 
-    def _env_step(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+    def _env_step(
+        self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]
+    ) -> tuple[th.Tensor, th.Tensor, Optional[th.Tensor]]:
         """The ``T`` steps ``x_seq`` of one env step from the potential ``v`` (None: rest) and, with recurrent synapses,
-        the spikes ``s`` of the step before: the spikes ``[T, ...]`` and the end potential."""
+        the spikes ``s`` of the step before: the spikes ``[T, ...]``, the end potential and, with recurrent synapses,
+        the spikes of the last step (else None)."""
         if _direct_update_supported(self):  # type: ignore[arg-type]
             return self._direct(x_seq, v, s)
         try:
@@ -125,21 +125,25 @@ class _CarriedStartMixin:
         finally:
             self.reset()  # type: ignore[attr-defined]
 
-    def _stepwise(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+    def _stepwise(
+        self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor]
+    ) -> tuple[th.Tensor, th.Tensor, Optional[th.Tensor]]:
         """SpikingJelly's own multi-step update from ``v`` (not the rest-start of the parent), step by step where
         the spikes ``s`` of the previous step feed back through the recurrent synapses."""
         self.v = 0.0 if v is None else v  # type: ignore[attr-defined]
         recurrent = self._modules.get("recurrent")  # type: ignore[attr-defined]
         if recurrent is None:
             out = super(_RestingStartMixin, self).forward(x_seq)  # type: ignore[misc]
-            return out, self.v  # type: ignore[attr-defined]
+            return out, self.v, None  # type: ignore[attr-defined]
         outs = []
         for x in x_seq:
             s = super(_RestingStartMixin, self).forward(recurrent(s, x).unsqueeze(0))[0]  # type: ignore[misc]
             outs.append(s)
-        return th.stack(outs), self.v  # type: ignore[attr-defined]
+        return th.stack(outs), self.v, s  # type: ignore[attr-defined]
 
-    def _direct(self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor] = None) -> tuple[th.Tensor, th.Tensor]:
+    def _direct(
+        self, x_seq: th.Tensor, v: Optional[th.Tensor], s: Optional[th.Tensor] = None
+    ) -> tuple[th.Tensor, th.Tensor, Optional[th.Tensor]]:
         """
         The update of the fused kernel (:mod:`~sb3_spiking.snn.fused`: charge ``h = a v + b x``, fire with the
         layer's surrogate, hard reset to 0) from ``v``, in plain operations: SpikingJelly's per-call dispatch costs
@@ -171,19 +175,21 @@ class _CarriedStartMixin:
                 s = fired.to(h)
                 v = h.masked_fill(fired, 0.0)
             spikes.append(s)
-        return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v  # type: ignore[return-value]
+        last = s if recurrent is not None else None
+        return (spikes[0].unsqueeze(0) if len(spikes) == 1 else th.stack(spikes)), v, last  # type: ignore[return-value]
 
 
 class StatefulIFNode(_CarriedStartMixin, IFNode):
-    """Integrate-and-fire neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+    """Integrate-and-fire neurons whose potential is carried across env steps (see :mod:`~sb3_spiking.snn.membrane_state`)."""
 
 
 class StatefulLIFNode(_CarriedStartMixin, LIFNode):
-    """Leaky integrate-and-fire neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+    """Leaky integrate-and-fire neurons whose potential is carried across env steps (see
+    :mod:`~sb3_spiking.snn.membrane_state`)."""
 
 
 class StatefulParametricLIFNode(_CarriedStartMixin, ParametricLIFNode):
-    """PLIF neurons whose potential is carried across env steps (see :class:`MembraneState`)."""
+    """PLIF neurons whose potential is carried across env steps (see :mod:`~sb3_spiking.snn.membrane_state`)."""
 
 
 STATEFUL_NEURONS: dict[type[sj_neuron.BaseNode], type[sj_neuron.BaseNode]] = {
@@ -288,8 +294,11 @@ class StatefulReadout(NonSpikingReadout):
             carry.v = x.new_zeros(carry.shape[0], 0)
             return self.linear(x.mean(dim=0))
         current = self.linear(x)
-        current = current.unsqueeze(2) if _single_step(carry) else _steps(current, carry)  # [T, n_seq, L, out]
-        u = carry.v if carry.v is not None else current.new_zeros(current.shape[1], current.shape[3])
+        u = carry.v if carry.v is not None else current.new_zeros(carry.shape[0], current.shape[-1])
+        if self.T == 1 and _single_step(carry):  # one simulation step of one env step: every decoder reads u
+            carry.v = th.lerp(carry.start(0, u), current[0], 1.0 / self.tau)
+            return carry.v
+        current = _steps(current, carry)  # [T, n_seq, L, out]
         decoded = []
         for step in range(current.shape[2]):
             u = carry.start(step, u)
@@ -307,88 +316,3 @@ class StatefulReadout(NonSpikingReadout):
 def make_stateful_readout(readout: NonSpikingReadout) -> StatefulReadout:
     """The stateful counterpart of a non-spiking readout, on the same linear layer (same parameters)."""
     return StatefulReadout(readout.linear, readout.T, readout.decoder, readout.tau)
-
-
-class MembraneState:
-    """
-    The potentials of the stateful layers of one network (an actor or a critic), as one flat vector per sequence.
-
-    The layers are those of ``modules`` in their registration order (duplicates once); the size of each layer's
-    potential is found by one forward pass at rest (:meth:`probe`).
-
-    :param modules: The network's parts, in the order they run (features extractor, hidden layers, readout)
-    """
-
-    def __init__(self, modules: list[nn.Module]) -> None:
-        layers: list[nn.Module] = []
-        for module in modules:
-            for sub in module.modules():
-                if isinstance(sub, (_CarriedStartMixin, StatefulReadout)) and all(sub is not seen for seen in layers):
-                    layers.append(sub)
-        self.layers = layers
-        self.shapes: list[tuple[int, ...]] = []
-
-    @property
-    def size(self) -> int:
-        """Number of potentials per sequence (all layers)."""
-        return sum(math.prod(shape) for shape in self.shapes)
-
-    def probe(self, run: "callable", n_seq: int = 1) -> None:  # type: ignore[valid-type]
-        """Find the shape of each layer's potential from one forward pass at rest (``run()`` runs the network)."""
-        carries = [Carry((n_seq, 1), None) for _ in self.layers]
-        self._set(carries)
-        try:
-            with th.no_grad():
-                run()
-        finally:
-            self._set([None] * len(self.layers))
-        self.shapes = [_state_shape(carry.v) for carry in carries]
-
-    def split(self, flat: th.Tensor) -> list[th.Tensor]:
-        """The potential of each layer ``[n_seq, *shape]`` from the flat state ``[n_seq, size]``."""
-        sizes = [math.prod(shape) for shape in self.shapes]
-        parts = th.split(flat[:, : self.size], sizes, dim=1)
-        return [part.reshape(flat.shape[0], *shape) for part, shape in zip(parts, self.shapes)]
-
-    def _set(self, carries: list) -> None:
-        for layer, carry in zip(self.layers, carries):
-            # A plain attribute, set without nn.Module.__setattr__ (whose checks cost more than a step of a small layer)
-            layer.__dict__["carry"] = carry
-
-    @contextmanager
-    def carry(self, flat: th.Tensor, episode_starts: th.Tensor) -> Iterator[list[Carry]]:
-        """
-        Inside the block, a forward pass of the network starts from ``flat`` and resets to rest where episodes start.
-        After it, ``th.cat([c.v.flatten(1) for c in carries], 1)`` (see :meth:`flatten`) is the end state.
-
-        :param flat: The state after the previous env step, ``[n_seq, size]`` (or more columns, ignored)
-        :param episode_starts: ``[n_seq * L]``, sequence major: 1 where an episode starts
-        """
-        n_seq = flat.shape[0]
-        starts = episode_starts.reshape(n_seq, -1)
-        # No episode starts (most steps of a rollout or a deployment): no keep mask, the layers skip the reset. Not
-        # while tracing, where a branch on values would be frozen into the trace.
-        keep = None if not th.jit.is_tracing() and not bool(starts.any()) else 1.0 - starts.to(flat)
-        carries = [Carry((n_seq, starts.shape[1]), v, keep) for v in self.split(flat)]
-        self._set(carries)
-        try:
-            yield carries
-        finally:
-            self._set([None] * len(self.layers))
-
-    @staticmethod
-    def flatten(carries: list[Carry], n_seq: int, like: th.Tensor) -> th.Tensor:
-        """The flat state ``[n_seq, size]`` that a forward pass inside :meth:`carry` ended with."""
-        if not carries:
-            return like.new_zeros(n_seq, 0)
-        parts = [part for carry in carries for part in (carry.v if isinstance(carry.v, tuple) else (carry.v,))]
-        return th.cat([part.reshape(n_seq, -1) for part in parts], dim=1)  # type: ignore[union-attr]
-
-
-def _state_shape(v: Optional[th.Tensor]) -> tuple[int, ...]:
-    """The shape of one sequence's state of a layer (a pair: potential and spikes, one flat vector)."""
-    if v is None:
-        return (0,)
-    if isinstance(v, tuple):
-        return (sum(part[0].numel() for part in v),)
-    return tuple(v.shape[1:])
