@@ -208,3 +208,24 @@ def test_every_neuron_trains(neuron):
     changed = {name for name, param in model.q_net.named_parameters() if not th.equal(param, before[name])}
     assert changed == set(before), sorted(set(before) - changed)
     assert any(name.endswith(".w") for name in before) == (neuron == "plif")
+
+
+@pytest.mark.parametrize("algo", [PPO, DQN])
+def test_training_mode_reaches_every_module(algo):
+    # set_training_mode skips the walk only where every module is already in the mode asked for
+    policy = make_model(algo, "discrete").policy
+    target = getattr(policy, "q_net_target", None)  # SB3 keeps DQN's target network in evaluation mode
+    trained = [m for m in policy.modules() if target is None or all(m is not t for t in target.modules())]
+    policy.set_training_mode(False)
+    assert not any(m.training for m in policy.modules())
+    neuron = next(m for m in policy.modules() if isinstance(m, BaseNode))
+    neuron.train()  # one module switched by hand
+    policy.set_training_mode(False)
+    assert not any(m.training for m in policy.modules())
+    policy.set_training_mode(True)
+    assert all(m.training for m in trained)
+    assert target is None or not any(m.training for m in target.modules())
+    model_predict = make_model(algo, "discrete")
+    model_predict.policy.set_training_mode(True)
+    model_predict.predict(model_predict.env.observation_space.sample())
+    assert not any(m.training for m in model_predict.policy.modules())

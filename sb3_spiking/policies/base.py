@@ -175,6 +175,17 @@ class SpikingPolicyMixin:
         with th.inference_mode():
             return super()._predict(*args, **kwargs)  # type: ignore[misc]
 
+    def set_training_mode(self, mode: bool) -> None:
+        """
+        SB3's ``set_training_mode``, skipped where every module is already in that mode: ``predict`` calls it at every
+        action, and ``nn.Module.train``'s walk over a spiking network (whose neurons set attributes through
+        SpikingJelly's ``__setattr__``) costs about a seventh of a small policy's ``predict``.
+
+        :param mode: if true, set to training mode, else set to evaluation mode
+        """
+        if any(module.training != mode for module in self.modules()):  # type: ignore[attr-defined]
+            super().set_training_mode(mode)  # type: ignore[misc]
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         if not self.ann_activation_fn:
