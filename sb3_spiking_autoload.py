@@ -13,7 +13,8 @@ import hook on ``sys.meta_path`` (no torch, no SB3). The hook acts right after t
   and a command whose ``--algo`` is one of this plugin's algorithms (:data:`ZOO_ALGOS`) finds it in ``ALGOS``
   (:func:`zoo_algorithm`).
 - ``rl_zoo3.exp_manager``: an experiment that optimises (``-optimize``) or loads a trial (``--trial-id``) imports
-  :mod:`sb3_spiking.tuning.zoo` (the spiking knobs in rl-zoo3's samplers).
+  :mod:`sb3_spiking.tuning.zoo` (the spiking knobs in rl-zoo3's samplers); a spiking policy on an entry written for
+  an ANN gets the entry's ``policy_kwargs`` made to fit it (:mod:`sb3_spiking.tuning.entries`).
 
 Set ``SB3_SPIKING_AUTOLOAD=0`` to switch it off. Nothing here may break start-up or an import of SB3: any
 failure becomes a warning. This module imports nothing but ``os`` and ``sys`` at start-up.
@@ -284,6 +285,30 @@ def _zoo_tuning(module: object) -> None:
     __init__.__doc__ = init.__doc__
     __init__._sb3_spiking_autoload = True
     manager.__init__ = __init__
+    _zoo_entries(manager)
+
+
+def _is_plugin_policy(policy: object) -> bool:
+    """Whether rl-zoo3's ``policy`` (a name, or the class of a dotted name) may be one of this plugin's."""
+    if isinstance(policy, type):
+        return any(cls.__module__.split(".")[0] == "sb3_spiking" for cls in policy.__mro__)
+    return _is_plugin_name(policy)
+
+
+def _zoo_entries(manager: type) -> None:
+    """A spiking policy on an entry written for an ANN: its ``policy_kwargs`` made to fit (``sb3_spiking.tuning.entries``)."""
+    preprocess = manager._preprocess_hyperparams
+
+    def _preprocess_hyperparams(self, hyperparams, *args, **kwargs):
+        out = preprocess(self, hyperparams, *args, **kwargs)
+        if isinstance(out[0].get("policy_kwargs"), dict) and _is_plugin_policy(out[0].get("policy")):
+            if _import("sb3_spiking.tuning.entries"):
+                sys.modules["sb3_spiking.tuning.entries"].fit_entry(self.algo, out[0])
+        return out
+
+    _preprocess_hyperparams.__wrapped__ = preprocess
+    _preprocess_hyperparams.__doc__ = preprocess.__doc__
+    manager._preprocess_hyperparams = _preprocess_hyperparams
 
 
 # Module -> what to do with it right after it has been imported
