@@ -13,27 +13,26 @@ layer fires at 0.09 (0.28 uncentred); ``ThresholdCentredSpikingDQNPolicy`` centr
 threshold instead, where its surrogate gradient peaks: no silent neuron and a rate of 0.29 on CartPole.
 """
 
-import math
-
 import torch as th
 from torch import nn
 
 from sb3_spiking.policies.dqn import SpikingDQNPolicy, SpikingQNetwork
 from sb3_spiking.snn import RunningNorm
+from sb3_spiking.snn.initialization import centre_second_layer_ as centre_at_threshold_
 
 
 def centre_second_layer_(sequence: nn.Sequential, v_threshold: float, offset: float = 0.0) -> None:
     """In place: the bias of the linear layer after the first spiking layer behind a RunningNorm cancels the current
-    that the first layer's expected rates give it, plus ``offset`` (the mean current then left)."""
+    that the first layer's expected rates give it, plus ``offset`` (the mean current then left). The package's
+    :func:`~sb3_spiking.snn.initialization.centre_second_layer_` (knob ``centre_second_layer``) is ``offset=v_threshold``."""
     modules = list(sequence)
     for index, (previous, first) in enumerate(zip(modules, modules[1:])):
         if isinstance(previous, RunningNorm) and isinstance(first, nn.Linear):
-            offsets = ((v_threshold - first.bias) / first.weight.norm(dim=1)).detach()
-            rates = 0.5 * th.erfc(offsets / math.sqrt(2.0))
             second = next((module for module in modules[index + 2 :] if isinstance(module, nn.Linear)), None)
             if second is not None and second.bias is not None:
+                centre_at_threshold_(first, second, v_threshold)
                 with th.no_grad():
-                    second.bias.copy_(offset - second.weight @ rates)
+                    second.bias.add_(offset - v_threshold)
 
 
 class CentredSpikingDQNPolicy(SpikingDQNPolicy):

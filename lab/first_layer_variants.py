@@ -39,6 +39,7 @@ SETTINGS = {
     "input_span=2, input_gain=1 (graded)": dict(input_span=2.0, input_gain=1.0),
     "input_span=3, input_gain=1": dict(input_span=3.0, input_gain=1.0),
     "input_span=1.5, input_gain=2": dict(input_span=1.5, input_gain=2.0),
+    "input_span=3, centre_second_layer": dict(input_span=3.0, centre_second_layer=True),
 }
 TASKS = {"CartPole-v1": False, "MountainCar-v0": True}  # whether the probe states are uniform over the space
 

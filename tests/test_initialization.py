@@ -9,7 +9,7 @@ from torch import nn
 
 import sb3_spiking  # noqa: F401
 from sb3_spiking.snn import RunningNorm, SpikingConfig, spiking_init_, spiking_mlp
-from sb3_spiking.snn.initialization import spread_thresholds_
+from sb3_spiking.snn.initialization import centre_second_layer_, spread_thresholds_
 
 
 def crossings(layer: nn.Linear, v_threshold: float = 1.0) -> th.Tensor:
@@ -138,3 +138,38 @@ def test_input_gain_sets_the_ramp_of_the_first_layer():
         assert fired.mean(dim=0).flatten().tolist() == rates, gain
     knobs = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_gain=1.0)).policy.resolved_knobs()
     assert knobs["input_gain"] == 1.0
+
+
+def test_centre_second_layer_by_hand():
+    net = spiking_mlp(2, [2, 3], SpikingConfig(input_span=1.0, v_threshold=0.5), raw_input=True)
+    first, second = net[1], net[4]
+    with th.no_grad():
+        first.weight.copy_(th.tensor([[3.0, 4.0], [0.0, 2.0]]))  # |w| = 5 and 2
+        first.bias.copy_(th.tensor([0.5 - 5.0 * 0.5, 0.5 + 2.0 * 1.0]))  # thresholds at +0.5 and -1 std
+        second.weight.copy_(th.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]))
+    centre_second_layer_(first, second, v_threshold=0.5)
+    rates = [0.3085375, 0.8413447]  # P(z > 0.5), P(z > -1)
+    expected = [0.5 - rates[0], 0.5 - 2.0 * rates[1], 0.5 - rates[0] + rates[1]]  # mean currents at the threshold
+    assert second.bias.detach().tolist() == pytest.approx(expected, abs=1e-6)
+    assert first.bias.detach().tolist() == pytest.approx([-2.0, 2.5])  # the first layer is left as it was
+
+
+def test_centred_second_layer_fires_near_its_threshold_on_standardised_inputs():
+    th.manual_seed(0)
+    inputs = th.randn(4000, 4)  # standardised observations
+    deviation, silent = {}, {}
+    for centre in (False, True):
+        net = spiking_mlp(4, [256, 256], SpikingConfig(input_span=3.0, centre_second_layer=centre), raw_input=True)
+        net[0].eval()  # the statistics of a standard normal: the identity
+        with th.no_grad():
+            first_spikes = net[3](net[2](net[1](inputs)))
+            current = net[4](first_spikes.mean(dim=0)).mean(dim=0)  # each second-layer neuron's mean current
+            rates = net[5](net[4](first_spikes)).mean(dim=(0, 1))
+        deviation[centre] = float((current - 1.0).abs().mean())  # from the threshold, 1
+        silent[centre] = float((rates == 0).float().mean())
+    # centred: every neuron's mean current near the threshold, none silent; uncentred: about 2 thresholds off, 8% silent
+    assert deviation[True] < 0.2 and deviation[False] > 1.5
+    assert silent[True] == 0.0 and silent[False] > 0.05
+    # the knob is saved with the model
+    model = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_span=3.0, centre_second_layer=True), seed=0)
+    assert model.policy.resolved_knobs()["centre_second_layer"] is True

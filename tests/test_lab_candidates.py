@@ -58,3 +58,16 @@ def test_late_evaluations_by_hand(tmp_path, monkeypatch):
     # seed 0: (200 + 200 + 400) / 3; seed 2: (0 + 100 + 400) / 3; no ann runs: no row
     assert "| snn | 0, 2 | 266.7, 166.7 | 216.7 +- 50.0 | 266.7, 166.7 | 216.7 |" in text
     assert "| ann |" not in text
+
+
+def test_the_knob_builds_the_threshold_centred_candidate(candidates):
+    # the suite's runs of the lab candidate are runs of the package knob: the same networks from the same seed
+    kwargs = dict(input_span=3.0)
+    lab = DQN(candidates.ThresholdCentredSpikingDQNPolicy, "CartPole-v1", policy_kwargs=kwargs, seed=0).policy
+    knob = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(kwargs, centre_second_layer=True), seed=0).policy
+    for net in ("q_net", "q_net_target"):
+        got, want = getattr(knob, net).state_dict(), getattr(lab, net).state_dict()
+        assert [key for key in got if "spiking_knobs" not in key] == [key for key in want if "spiking_knobs" not in key]
+        for key in want:
+            if "spiking_knobs" not in key:
+                th.testing.assert_close(got[key], want[key], msg=key)

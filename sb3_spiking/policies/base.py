@@ -262,6 +262,7 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
                 input_span=self.spiking.input_span,
                 input_spread=self.spiking.input_spread,
                 input_gain=self.spiking.input_gain,
+                centre_second_layer=self.spiking.centre_second_layer,
             )
         # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
         # The wrapped layers are the same objects, so the optimizer already holds their parameters.

@@ -101,6 +101,11 @@ class SpikingConfig:
         :data:`~sb3_spiking.snn.initialization.SPIKING_INIT_GAIN`, 4), > 0: a neuron's firing rate climbs from 0 to
         its maximum over about ``1 / input_gain`` standard deviations of the input along its weights. Only the
         initialisation depends on it
+    :param centre_second_layer: Whether the spiking layer after that first one starts with each neuron's mean input
+        current at its threshold, where its surrogate gradient peaks
+        (:func:`~sb3_spiking.snn.initialization.centre_second_layer_`): with the thresholds spread, the first-layer
+        neurons that fire on nearly every state otherwise add a random constant to each second-layer neuron's current,
+        which leaves some of them silent and others always firing. Only the initialisation depends on it
     :param pop_size: Neurons per observation dimension (population encoder) and per action dimension (population
         readout), >= 1
     :param action_readout: How the off-policy actors (SAC / TD3 family) read their continuous outputs, one of
@@ -124,6 +129,7 @@ class SpikingConfig:
     input_span: float = 0.0
     input_spread: float = 1.0
     input_gain: float = SPIKING_INIT_GAIN
+    centre_second_layer: bool = False
     pop_size: int = 10
     action_readout: str = "linear"
 
@@ -145,6 +151,7 @@ class SpikingConfig:
         if self.input_spread > 1.0:
             raise ValueError(f"input_spread must be in (0, 1] (a share of the neurons); got {self.input_spread!r}")
         number("input_gain", self.input_gain, 0.0, False, "scale of the first layer's weights relative to the threshold")
+        flag("centre_second_layer", self.centre_second_layer)
         choice("encoder", self.encoder, ENCODERS)
         flag("input_norm", self.input_norm)
         integer("pop_size", self.pop_size, 1, "neurons per dimension")

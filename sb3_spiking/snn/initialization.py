@@ -40,6 +40,7 @@ def spiking_init_(
     input_span: float = 0.0,
     input_spread: float = 1.0,
     input_gain: Optional[float] = None,
+    centre_second_layer: bool = False,
 ) -> nn.Module:
     """
     Re-initialise, in place, every linear and convolutional layer inside ``module``: weights from
@@ -55,6 +56,8 @@ def spiking_init_(
         behind standardised inputs are spread (0: zero biases there too)
     :param input_spread: The share of those layers' neurons that are spread (the others keep zero biases)
     :param input_gain: Scale of those layers' weights relative to the threshold (None: ``gain``)
+    :param centre_second_layer: Whether the next linear layer after each of those starts with its neurons' mean current
+        at the threshold (see :func:`centre_second_layer_`)
     :return: ``module``
     """
     for layer in module.modules():
@@ -76,6 +79,14 @@ def spiking_init_(
                                 layer.weight.mul_(input_gain / gain)  # type: ignore[operator]
                         if input_span > 0:
                             spread_thresholds_(layer, v_threshold, input_span, input_spread)
+    if centre_second_layer:
+        for sequence in module.modules():
+            if isinstance(sequence, nn.Sequential):
+                children = list(sequence)
+                for index, (previous, layer) in enumerate(zip(children, children[1:])):
+                    second = next((child for child in children[index + 2 :] if isinstance(child, nn.Linear)), None)
+                    if isinstance(previous, RunningNorm) and isinstance(layer, nn.Linear) and second is not None:
+                        centre_second_layer_(layer, second, v_threshold)
     return module
 
 
@@ -99,3 +110,24 @@ def spread_thresholds_(layer: nn.Linear, v_threshold: float, span: float, share:
         offsets = th.empty(spread, dtype=layer.bias.dtype, device=layer.bias.device).uniform_(-span, span)
         layer.bias[:spread] = v_threshold - layer.weight[:spread].norm(dim=1) * offsets
     return layer
+
+
+def centre_second_layer_(first: nn.Linear, second: nn.Linear, v_threshold: float) -> nn.Linear:
+    """
+    In place: the biases of ``second`` (the layer after the spiking neurons that ``first`` drives, behind standardised
+    inputs) such that each of its neurons' mean current is at the threshold. The firing rate of first-layer neuron
+    ``j`` is taken as the chance that a standard normal input along its weights ``w_j`` passes its threshold,
+    ``P(z > (v_threshold - b_j) / |w_j|)``; the bias cancels the current these expected rates send and adds the
+    threshold. With the thresholds spread (``input_span``) the first-layer neurons far below the mean fire on nearly
+    every state and would otherwise add a constant of random sign to each second-layer neuron.
+
+    :param first: The linear layer behind the standardised inputs
+    :param second: The next linear layer
+    :param v_threshold: Firing threshold of the neurons
+    :return: ``second``
+    """
+    with th.no_grad():
+        offsets = (v_threshold - first.bias) / first.weight.norm(dim=1)
+        rates = 0.5 * th.erfc(offsets / math.sqrt(2.0))
+        second.bias.copy_(v_threshold - second.weight @ rates)
+    return second

@@ -87,6 +87,7 @@ def spiking_mlp(
         input_span=spiking.input_span,
         input_spread=spiking.input_spread,
         input_gain=spiking.input_gain,
+        centre_second_layer=spiking.centre_second_layer,
     )
 
 
