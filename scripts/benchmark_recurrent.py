@@ -9,7 +9,8 @@ gives medians and ratios, so that a busy, shared machine slows every contender a
 
 - ``predict``: ``model.predict(obs, state, episode_start, deterministic=True)`` for 1 env and for 8 envs, the state
   carried from call to call (what a deployed agent and rl-zoo3's evaluation run);
-- ``_predict``: the policy's own action function on tensors, without SB3's numpy conversions;
+- ``_predict``: the policy's own action function on tensors, without SB3's numpy conversions, and the number of
+  PyTorch operators it dispatches;
 - the spiking policies' input statistics (``input_norm``) are those of these observations, as after training;
 - synaptic operations (SOP) and multiply-accumulates (MAC) per action, and the energy estimate, from
   :func:`sb3_spiking.telemetry.spike_stats` on the observations of random CartPoleNoVel episodes.
@@ -33,6 +34,7 @@ import torch as th
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import sb3_spiking
 from sb3_spiking.snn import RunningNorm
@@ -119,6 +121,26 @@ def time_interleaved(calls: dict, rounds: int, warmup: int) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+class _OperatorCount(TorchDispatchMode):
+    """Counts the PyTorch operators dispatched inside the block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def operator_calls(call) -> int:
+    """The number of PyTorch operators (aten) that one call dispatches: at these sizes each costs about as much as
+    its arithmetic."""
+    with _OperatorCount() as counter:
+        call()
+    return counter.count
+
+
 def operations(model, obs: np.ndarray) -> dict:
     """SOP, MAC and energy per action on a sequence of observations (state carried for the recurrent ones)."""
     policy = model.policy
@@ -174,7 +196,8 @@ def main() -> None:
         tensor = th.as_tensor(batch)
         predict = time_interleaved({n: (lambda a=a, b=batch: a.predict(b)) for n, a in actors.items()}, rounds, 10)
         raw = time_interleaved({n: (lambda a=a, t=tensor: a.raw(t)) for n, a in actors.items()}, rounds, 10)
-        rows.append((n_envs, predict, raw))
+        counts = {n: operator_calls(lambda a=a, t=tensor: a.raw(t)) for n, a in actors.items()}
+        rows.append((n_envs, predict, raw, counts))
     ops = {name: operations(models[name], obs) for name in SPIKING_NAMES}
     names, base = list(models), BASE
     lines = [
@@ -183,14 +206,14 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, a CPU shared with other work). "
         "Ratio: time / time of the stateless spiking policy at T=8.",
         "",
-        "| Policy | envs | predict (us) | ratio | _predict (us) | ratio |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Policy | envs | predict (us) | ratio | _predict (us) | ratio | operators per _predict |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for n_envs, predict, raw in rows:
+    for n_envs, predict, raw, counts in rows:
         for name in names:
             lines.append(
                 f"| {name} | {n_envs} | {predict[name] * 1e6:.0f} | {predict[name] / predict[base]:.2f} "
-                f"| {raw[name] * 1e6:.0f} | {raw[name] / raw[base]:.2f} |"
+                f"| {raw[name] * 1e6:.0f} | {raw[name] / raw[base]:.2f} | {counts[name]} |"
             )
     lines += [
         "",
