@@ -45,6 +45,9 @@ TASKS: dict[str, Task] = {
     "cartpole-ppo": Task("CartPole-v1", "ppo", 475.0, "gymnasium's reward threshold", 100_000, 5_000),
     "cartpole-a2c": Task("CartPole-v1", "a2c", 475.0, "gymnasium's reward threshold", 500_000, 10_000),
     "mountaincar-dqn": Task("MountainCar-v0", "dqn", -110.0, "gymnasium's reward threshold", 120_000, 5_000),
+    "acrobot-dqn": Task(
+        "Acrobot-v1", "dqn", -100.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
+    ),
     "gridworld-dqn": Task(
         "sb3_spiking/GridWorld-v0",
         "dqn",
