@@ -122,3 +122,28 @@ def test_a_saved_model_records_every_resolved_knob(tmp_path, monkeypatch):
     loaded = PPO.load(tmp_path / "model.zip", custom_objects=dict(policy_kwargs=dict(net_arch=[8], neuron="if")))
     obs = np.stack([model.observation_space.sample() for _ in range(6)])
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("algo, case", [(DQN, "dqn-mlp"), (QRDQN, "qrdqn-mlp")])
+def test_the_q_networks_new_initialisation_loads_earlier_models_as_they_were_drawn(algo, case, tmp_path):
+    # 0.2.0's Q-networks had their thresholds at the mean and the second layer as drawn; today's defaults spread and
+    # centre them. Those knobs only set the first draw of the weights, which the saved ones replace: the model loads,
+    # and its record keeps how it was drawn, through a second save
+    assert algo("SpikingMlpPolicy", ENVS["discrete"]()).policy.resolved_knobs()["input_span"] == 3.0
+    model = algo.load(SAVED_BY_0_2_0 / f"{case}.zip")
+    drawn = {name: model.policy.resolved_knobs()[name] for name in ("input_span", "centre_second_layer")}
+    assert drawn == dict(input_span=0.0, centre_second_layer=False)
+    model.save(tmp_path / "again.zip")
+    _, params, _ = load_from_zip_file(tmp_path / "again.zip")
+    record = json.loads(bytes(params["policy"]["spiking_knobs"].tolist()).decode())
+    assert (record["input_span"], record["centre_second_layer"]) == (0.0, False)
+    # A state dict that fails to load (a weight of another shape) leaves the record as it was too
+    fresh = algo("SpikingMlpPolicy", ENVS["discrete"](), policy_kwargs=model.policy_kwargs)
+    _, saved, _ = load_from_zip_file(SAVED_BY_0_2_0 / f"{case}.zip")
+    state = dict(saved["policy"])
+    name = next(key for key in state if key.endswith("weight"))
+    state[name] = state[name][:, :1]
+    before = bytes(fresh.policy.spiking_knobs.tolist())
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        fresh.policy.load_state_dict(state)
+    assert fresh.policy.resolved_knobs()["input_span"] == 3.0 and bytes(fresh.policy.spiking_knobs.tolist()) == before

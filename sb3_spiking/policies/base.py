@@ -3,6 +3,7 @@ What every spiking policy adds to its SB3 base class (the spiking knobs, the spi
 without autograd), and the spiking actor-critic that A2C, PPO, TRPO and MaskablePPO share.
 """
 
+import dataclasses
 import json
 import numbers
 from typing import Any
@@ -26,9 +27,14 @@ from sb3_spiking.snn import (
     spiking_extractor_kwargs,
     spiking_init_,
 )
+from sb3_spiking.snn.config import INITIALISATION_KNOBS
 
 #: The buffer of a spiking policy's state dict that records its resolved knobs (JSON bytes, see ``resolved_knobs``)
 KNOBS_BUFFER = "spiking_knobs"
+#: The values that the initialisation's knobs had before each existed
+INITIAL_DEFAULTS = {
+    field.name: field.default for field in dataclasses.fields(SpikingConfig) if field.name in INITIALISATION_KNOBS
+}
 
 
 def check_net_arch(net_arch: Any) -> None:
@@ -83,6 +89,11 @@ def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
         )
 
 
+def _knobs_buffer(knobs: dict[str, Any]) -> th.Tensor:
+    """The resolved knobs as the bytes of their JSON (the buffer ``spiking_knobs``)."""
+    return th.tensor(list(json.dumps(knobs, sort_keys=True).encode()), dtype=th.uint8)
+
+
 class SpikingPolicyMixin:
     """
     What every spiking policy adds to its SB3 base class: the spiking knobs as keywords (validated here, saved by
@@ -94,12 +105,16 @@ class SpikingPolicyMixin:
     :param kwargs: The spiking knobs of :class:`~sb3_spiking.snn.config.SpikingConfig` (``T``, ``neuron``, ``tau``,
         ``decoder``...; ``decoder`` defaults to the class's ``default_decoder``: ``max-mem`` for Q-networks,
         ``last-mem`` for actor-critic; ``neuron`` to its ``default_neuron``: ``"lif"`` for Q-networks and the
-        off-policy actors, ``"if"`` for actor-critic) and the parameters of the SB3 base policy (``net_arch``,
+        off-policy actors, ``"if"`` for actor-critic; the Q-networks also spread their first layer's thresholds and
+        centre the second layer, :data:`~sb3_spiking.policies.dqn.Q_NETWORK_KNOBS`) and the parameters of the SB3 base
+        policy (``net_arch``,
         ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons are the activations
     """
 
     default_decoder = "max-mem"
     default_neuron = "lif"
+    #: This family's defaults of the other knobs where they differ from SpikingConfig's
+    family_knobs: dict[str, Any] = {}
     default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
     #: Whether ``activation_fn`` is taken, for the policy's ANN parts (the off-policy critics)
     ann_activation_fn = False
@@ -119,7 +134,9 @@ class SpikingPolicyMixin:
                 "chosen with neuron='if', 'lif' or 'plif'."
             )
         check_net_arch(kwargs.get("net_arch"))
-        self.spiking = SpikingConfig.pop_from(kwargs, decoder=self.default_decoder, neuron=self.default_neuron)
+        self.spiking = SpikingConfig.pop_from(
+            kwargs, decoder=self.default_decoder, neuron=self.default_neuron, **self.family_knobs
+        )
         extractor_class = kwargs.setdefault("features_extractor_class", self.default_features_extractor_class)
         if self.spiking.action_readout != "linear" and not self.population_action_readout:
             raise ValueError(
@@ -141,8 +158,7 @@ class SpikingPolicyMixin:
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
         # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved knobs: the state dict records them
-        knobs = json.dumps(self.resolved_knobs(), sort_keys=True).encode()
-        self.register_buffer(KNOBS_BUFFER, th.tensor(list(knobs), dtype=th.uint8))  # type: ignore[attr-defined]
+        self.register_buffer(KNOBS_BUFFER, _knobs_buffer(self.resolved_knobs()))  # type: ignore[attr-defined]
         # Evaluation mode until an algorithm's train() asks for training mode: a fresh or loaded policy called
         # directly (``model.q_net(obs)``, an export) leaves its statistics as they are
         self.set_training_mode(False)  # type: ignore[attr-defined]
@@ -154,9 +170,12 @@ class SpikingPolicyMixin:
         would have copied the entries that fit). SB3's ``set_parameters`` and ``load`` call it.
         """
         before = {name: tensor.detach().clone() for name, tensor in super().state_dict().items()}  # type: ignore[misc]
+        spiking = self.spiking
         try:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)  # type: ignore[misc]
         except Exception:
+            self.spiking = spiking
+            setattr(self, KNOBS_BUFFER, before[KNOBS_BUFFER])
             super().load_state_dict(before, strict=False)  # type: ignore[misc]
             raise
 
@@ -210,7 +229,11 @@ class SpikingPolicyMixin:
             except (UnicodeDecodeError, ValueError) as error:
                 raise ValueError(f"The state dict's {key!r} is not a record of spiking knobs (a damaged file?)") from error
             built = self.resolved_knobs()
-            changed = {name: value for name, value in saved.items() if name not in built or built[name] != value}
+            changed = {
+                name: value
+                for name, value in saved.items()
+                if name not in INITIALISATION_KNOBS and (name not in built or built[name] != value)
+            }
             # a knob added since: the model was saved with its value from before, which may not be today's default
             legacy = getattr(self, "legacy_knobs", {})
             changed.update({name: old for name, old in legacy.items() if name not in saved and built.get(name) != old})
@@ -221,6 +244,12 @@ class SpikingPolicyMixin:
                     f"saved): load it with the knobs it was saved with: Algo.load(path, custom_objects=dict("
                     f"policy_kwargs=dict(<its policy_kwargs>, **{changed!r})))"
                 )
+            # The initialisation's knobs say how the saved weights were first drawn, whatever today's defaults: the
+            # policy records the saved ones (a knob added since: its value from before, SpikingConfig's default)
+            drawn = {name: saved.get(name, INITIAL_DEFAULTS[name]) for name in INITIALISATION_KNOBS}
+            if any(built[name] != value for name, value in drawn.items()):
+                self.spiking = self.spiking.replace(**drawn)
+                setattr(self, KNOBS_BUFFER, _knobs_buffer(self.resolved_knobs()))
             state_dict[key] = getattr(self, KNOBS_BUFFER)  # they agree (a knob added since takes its default): keep ours
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
 

@@ -12,7 +12,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
-from sb3_spiking.policies.dqn import spiking_value_head
+from sb3_spiking.policies.dqn import Q_NETWORK_KNOBS, spiking_value_head
 from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN
 
 
@@ -52,8 +52,11 @@ class SpikingQuantileNetwork(QuantileNetwork):
 class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):
     """
     Spiking policy for QR-DQN: quantiles decoded from non-spiking output neurons (``max-mem`` by default).
-    Takes :class:`QRDQNPolicy`'s parameters and the spiking knobs of :class:`~sb3_spiking.policies.base.SpikingPolicyMixin`.
+    Takes :class:`QRDQNPolicy`'s parameters and the spiking knobs of :class:`~sb3_spiking.policies.base.SpikingPolicyMixin`
+    (defaults: :data:`~sb3_spiking.policies.dqn.Q_NETWORK_KNOBS`, as DQN's).
     """
+
+    family_knobs = Q_NETWORK_KNOBS
 
     def make_quantile_net(self) -> SpikingQuantileNetwork:
         # Make sure we always have separate networks for features extractors etc

@@ -3,7 +3,7 @@ Spiking policies for SB3's DQN: the Deep Spiking Q-Network (DSQN), whose Q-value
 potentials of non-spiking output neurons.
 """
 
-from typing import Optional
+from typing import Any, Optional
 
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
@@ -72,12 +72,20 @@ class SpikingQNetwork(QNetwork):
         self.q_net = spiking_value_head(self, int(self.action_space.n), net_arch, spiking)
 
 
+#: The Q-networks' defaults beside ``decoder`` and ``neuron``: the first layer's thresholds spread over 3 standard
+#: deviations of the standardised observations and the second layer centred at the threshold. With them DQN leaves
+#: MountainCar's valley on every seed, where the thresholds at the mean never do (docs/results/learning.rst)
+Q_NETWORK_KNOBS: dict[str, Any] = dict(input_span=3.0, centre_second_layer=True)
+
+
 class SpikingDQNPolicy(SpikingPolicyMixin, DQNPolicy):
     """
     Spiking policy for DQN (the Deep Spiking Q-Network, DSQN): its Q-values are the decoded membrane potentials
     of non-spiking output neurons (``max-mem`` by default). Takes :class:`DQNPolicy`'s parameters and the spiking
-    knobs of :class:`SpikingPolicyMixin`.
+    knobs of :class:`SpikingPolicyMixin` (defaults: :data:`Q_NETWORK_KNOBS`).
     """
+
+    family_knobs = Q_NETWORK_KNOBS
 
     def make_q_net(self) -> SpikingQNetwork:
         # Make sure we always have separate networks for features extractors etc

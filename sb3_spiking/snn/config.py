@@ -60,6 +60,11 @@ def flag(name: str, value: Any) -> bool:
     return value
 
 
+#: The knobs that only set how a network's weights are first drawn (the state dict of a trained one replaces them).
+#: Their defaults in :class:`SpikingConfig` are the values each had before it existed.
+INITIALISATION_KNOBS = ("input_span", "input_spread", "input_gain", "centre_second_layer")
+
+
 @dataclass(frozen=True)
 class SpikingConfig:
     """
