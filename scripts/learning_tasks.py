@@ -174,9 +174,12 @@ VARIANTS: dict[str, Variant] = {
     "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
     # half the first layer spread over +-3 std, the other half at the mean (fine codes near the mean, distances far out)
     "snn-span3-half": Variant("SNN, half the thresholds spread over 3 std", dict(input_span=3.0, input_spread=0.5)),
-    # the Q-networks as they were before input_span=3 became their default: every first-layer threshold near the mean
+    # the Q-networks' defaults before Q_NETWORK_KNOBS: every first-layer threshold near the mean, the second layer as drawn
     "snn-span0": Variant(
-        "SNN, thresholds at the mean", dict(input_span=0.0), algos={"dqn": "dqn", "qrdqn": "qrdqn"}, mlp_only=True
+        "SNN, thresholds at the mean (the earlier defaults)",
+        dict(input_span=0.0, centre_second_layer=False),
+        algos={"dqn": "dqn", "qrdqn": "qrdqn"},
+        mlp_only=True,
     ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its

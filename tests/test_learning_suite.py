@@ -137,7 +137,7 @@ def test_variants_change_only_their_knobs():
     ]
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span0") == [
         "policy:'SpikingMlpPolicy'",
-        "policy_kwargs:dict(net_arch=[256, 256], input_span=0.0)",
+        "policy_kwargs:dict(net_arch=[256, 256], input_span=0.0, centre_second_layer=False)",
     ]
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-soft-clip3") == [
         "policy:'SpikingMlpPolicy'",
