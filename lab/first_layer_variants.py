@@ -32,14 +32,15 @@ import sb3_spiking  # noqa: F401  (registers the spiking policies)
 from sb3_spiking.snn import RunningNorm
 from sb3_spiking.telemetry import random_play
 
+OFF = dict(centre_second_layer=False)
 SETTINGS = {
-    "defaults": {},
-    "input_span=3": dict(input_span=3.0),
-    "input_span=3, input_spread=0.5": dict(input_span=3.0, input_spread=0.5),
-    "input_span=2, input_gain=1 (graded)": dict(input_span=2.0, input_gain=1.0),
-    "input_span=3, input_gain=1": dict(input_span=3.0, input_gain=1.0),
-    "input_span=1.5, input_gain=2": dict(input_span=1.5, input_gain=2.0),
-    "input_span=3, centre_second_layer": dict(input_span=3.0, centre_second_layer=True),
+    "input_span=0 (the earlier defaults)": dict(input_span=0.0, **OFF),
+    "input_span=3": dict(input_span=3.0, **OFF),
+    "input_span=3, input_spread=0.5": dict(input_span=3.0, input_spread=0.5, **OFF),
+    "input_span=2, input_gain=1 (graded)": dict(input_span=2.0, input_gain=1.0, **OFF),
+    "input_span=3, input_gain=1": dict(input_span=3.0, input_gain=1.0, **OFF),
+    "input_span=1.5, input_gain=2": dict(input_span=1.5, input_gain=2.0, **OFF),
+    "input_span=3, centre_second_layer (today's defaults)": dict(input_span=3.0, centre_second_layer=True),
 }
 TASKS = {"CartPole-v1": False, "MountainCar-v0": True}  # whether the probe states are uniform over the space
 
