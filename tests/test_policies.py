@@ -110,8 +110,11 @@ def test_spiking_knobs_reach_every_layer():
 
 def test_default_knobs_follow_the_seeds():
     dqn, ppo = make_model(DQN, "discrete"), make_model(PPO, "discrete")
-    assert dqn.policy.spiking == SpikingConfig(T=8, neuron="lif", surrogate="atan", detach_reset=True, decoder="max-mem")
+    # the seeds' DSQN, with the Q-networks' first two layers spread and centred (the learning suite's choice)
+    seeds = SpikingConfig(T=8, neuron="lif", surrogate="atan", detach_reset=True, decoder="max-mem")
+    assert dqn.policy.spiking == seeds.replace(input_span=3.0, centre_second_layer=True)
     assert ppo.policy.spiking.decoder == "last-mem" and ppo.policy.ortho_init is True
+    assert (ppo.policy.spiking.input_span, ppo.policy.spiking.centre_second_layer) == (0.0, False)
 
 
 def hidden_rates(model, obs):
