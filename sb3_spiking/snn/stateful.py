@@ -98,7 +98,7 @@ class _CarriedStartMixin:
         x_steps = x_seq if single else _steps(x_seq, carry)
         v, s = carry.v, None
         if recurrent is not None and v is not None:
-            v, s = v if isinstance(v, tuple) else v.chunk(2, dim=-1)
+            v, s = v  # a layer with recurrent synapses carries (potential, spikes)
         spikes = []
         for step in range(length):
             v = carry.start(step, v)
