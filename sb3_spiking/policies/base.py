@@ -197,8 +197,8 @@ class SpikingPolicyMixin:
     def set_training_mode(self, mode: bool) -> None:
         """
         SB3's ``set_training_mode``, skipped where every module is already in that mode: ``predict`` calls it at every
-        action, and ``nn.Module.train``'s walk over a spiking network (whose neurons set attributes through
-        SpikingJelly's ``__setattr__``) costs about a seventh of a small policy's ``predict``.
+        action, and ``nn.Module.train`` walks the whole network, setting each neuron's flag through SpikingJelly's
+        ``__setattr__``, where checking the flags only reads them.
 
         :param mode: if true, set to training mode, else set to evaluation mode
         """

@@ -18,13 +18,19 @@ caller wrote them for this policy. The hook that calls :func:`fit_entry` is inst
 ``rl_zoo3.exp_manager`` is imported.
 """
 
+import inspect
 from typing import Any
+
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
 from sb3_spiking.policies import SpikingPolicyMixin
 from sb3_spiking.policies.recurrent import LSTM_KEYWORDS, SpikingRecurrentActorCriticPolicy
 
-#: RecurrentActorCriticPolicy's defaults for the keywords that size the LSTM
-LSTM_DEFAULTS = {"lstm_hidden_size": 256, "n_lstm_layers": 1}
+#: RecurrentActorCriticPolicy's defaults for the keywords that size the LSTM (read from its signature)
+LSTM_DEFAULTS = {
+    name: inspect.signature(RecurrentActorCriticPolicy.__init__).parameters[name].default
+    for name in ("lstm_hidden_size", "n_lstm_layers")
+}
 #: ActorCriticPolicy's layers after the features when ``net_arch`` is not given
 DEFAULT_NET_ARCH = [64, 64]
 
