@@ -72,6 +72,19 @@ TASKS: dict[str, Task] = {
         seeds=1,
         note="MinAtar's DQN settings from this package's hyperparams/dqn.yml; 500k steps, 1 seed",
     ),
+    "spaceinvaders-minatar-dqn": Task(
+        "MinAtar/SpaceInvaders-v1",
+        "dqn",
+        20.0,
+        "our choice (no official one): 20 aliens shot per episode on average, a third of a wave",
+        500_000,
+        25_000,
+        policies={"ann": "sb3_spiking.demos.minatar.MinAtarQPolicy", "snn": "sb3_spiking.demos.minatar.SpikingMinAtarQPolicy"},
+        conf="hyperparams/dqn.yml",
+        gym_packages=("sb3_spiking.demos.minatar",),
+        seeds=1,
+        note="Breakout's settings unchanged (hyperparams/dqn.yml); no default was chosen on it; 500k steps, 1 seed",
+    ),
     "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
     "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
     "halfcheetah-sac": Task(
@@ -181,6 +194,13 @@ VARIANTS: dict[str, Variant] = {
         algos={"dqn": "dqn", "qrdqn": "qrdqn"},
         mlp_only=True,
     ),
+    # the Q-networks' defaults (Q_NETWORK_KNOBS) on the other families: thresholds spread over +-3 std, second layer centred
+    "snn-qknobs": Variant(
+        "SNN, the Q-networks' first two layers",
+        dict(input_span=3.0, centre_second_layer=True),
+        algos={"a2c": "a2c", "ppo": "ppo", "sac": "sac", "td3": "td3"},
+        mlp_only=True,
+    ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its
     # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
@@ -218,6 +238,7 @@ COLORS = {
     "snn-span0": "slategray",
     "snn-span3-half": "orchid",
     "snn-span6": "teal",
+    "snn-qknobs": "darkorange",
 }
 
 

@@ -66,6 +66,32 @@ def test_sampler_merges_yml_zoo_and_spiking_kwargs():
     assert model.policy.spiking.T == kwargs["T"] and model.policy.spiking.v_threshold == 0.5
 
 
+def test_stateful_policy_samples_steps_per_env_step():
+    from sb3_contrib import RecurrentPPO
+
+    assert zoo.search_space_for("SpikingMlpRecurrentPolicy", RecurrentPPO) is zoo.STATEFUL_SEARCH_SPACE
+    assert zoo.search_space_for("SpikingMlpPolicy", PPO) is zoo.SEARCH_SPACE
+    assert zoo.search_space_for("MlpLstmPolicy", RecurrentPPO) is zoo.SEARCH_SPACE  # not sampled: not spiking
+
+    class Manager:  # what the objective reads of rl-zoo3's ExperimentManager
+        algo = "ppo_lstm"
+        _hyperparams = {"policy": "SpikingMlpRecurrentPolicy", "policy_kwargs": {"recurrent_synapses": False}}
+
+    def objective(manager, trial):
+        return hyperparams_opt.HYPERPARAMS_SAMPLER[manager.algo](trial, 0, 1, {})
+
+    tuning = study()
+    tuning.enqueue_trial({"T": 1})
+    trial = tuning.ask()
+    params = zoo._wrap_objective(objective)(Manager(), trial)
+    assert trial.distributions["T"].choices == (1, 2, 4) and trial.params["T"] == 1
+    kwargs = params["policy_kwargs"]
+    assert kwargs["T"] == 1 and kwargs["recurrent_synapses"] is False and "activation_fn" not in kwargs
+    model = RecurrentPPO("SpikingMlpRecurrentPolicy", "CartPole-v1", n_steps=8, batch_size=8, policy_kwargs=kwargs)
+    assert model.policy.spiking.T == 1 and model.policy.spiking.decoder == trial.params["decoder"]
+    model.learn(16)
+
+
 def test_sampler_is_unchanged_for_other_policies():
     for context in (zoo.experiment(spiking=False, policy_kwargs={"v_threshold": 0.5}), contextlib.nullcontext()):
         trial = study().ask()

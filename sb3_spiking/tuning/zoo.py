@@ -4,7 +4,8 @@ rl-zoo3 glue: tune the spiking knobs with the zoo's own ``-optimize``.
 rl-zoo3 samples a trial's hyperparameters with ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER[algo]``, and a
 sampled ``policy_kwargs`` replaces the one of the yml file. :func:`install` wraps those samplers so that, when the
 experiment's policy is a spiking one, a trial also samples ``T``, ``tau``, ``decoder`` and ``neuron``
-(:data:`SEARCH_SPACE`) and MERGES everything into the yml's ``policy_kwargs``: yml < zoo-sampled < spiking-sampled.
+(:data:`SEARCH_SPACE`; :data:`STATEFUL_SEARCH_SPACE` for the stateful policies of ``ppo_lstm``, whose ``T`` counts
+the simulation steps per env step) and MERGES everything into the yml's ``policy_kwargs``: yml < zoo-sampled < spiking-sampled.
 Parameters that a spiking policy does not take (``activation_fn``) are fixed rather than sampled. For any other
 policy the zoo behaves exactly as without this module.
 
@@ -40,6 +41,14 @@ _WRAPPED = "__sb3_spiking_wrapped__"
 
 
 SEARCH_SPACE = SpikingSearchSpace()
+# The stateful policies run T steps per env step from the state the last one left (1 is the hardware's way)
+STATEFUL_SEARCH_SPACE = SpikingSearchSpace(T=(1, 2, 4))
+
+
+def _policy_class(policy: Any, algo_class: Optional[type]) -> Any:
+    if isinstance(policy, str):
+        policy = getattr(algo_class, "policy_aliases", {}).get(policy)
+    return policy
 
 
 def is_spiking_policy(policy: Any, algo_class: Optional[type] = None) -> bool:
@@ -49,10 +58,23 @@ def is_spiking_policy(policy: Any, algo_class: Optional[type] = None) -> bool:
     :param policy: Policy class or name
     :param algo_class: The algorithm that resolves a name
     """
-    if isinstance(policy, str):
-        aliases = getattr(algo_class, "policy_aliases", {})
-        policy = aliases.get(policy)
+    policy = _policy_class(policy, algo_class)
     return isinstance(policy, type) and issubclass(policy, SpikingPolicyMixin)
+
+
+def search_space_for(policy: Any, algo_class: Optional[type] = None) -> SpikingSearchSpace:
+    """
+    The search space of a spiking policy's knobs: :data:`STATEFUL_SEARCH_SPACE` for a stateful policy,
+    :data:`SEARCH_SPACE` otherwise (both read when called, so that a module may replace them).
+
+    :param policy: Policy class or name
+    :param algo_class: The algorithm that resolves a name
+    """
+    from sb3_spiking.policies.recurrent import SpikingRecurrentActorCriticPolicy
+
+    policy = _policy_class(policy, algo_class)
+    stateful = isinstance(policy, type) and issubclass(policy, SpikingRecurrentActorCriticPolicy)
+    return STATEFUL_SEARCH_SPACE if stateful else SEARCH_SPACE
 
 
 class _SpikingTrial:
@@ -117,14 +139,17 @@ _EXPERIMENT: ContextVar[Optional[dict[str, Any]]] = ContextVar("sb3_spiking_zoo_
 
 
 @contextlib.contextmanager
-def experiment(spiking: bool, policy_kwargs: Optional[dict[str, Any]] = None) -> Iterator[None]:
+def experiment(
+    spiking: bool, policy_kwargs: Optional[dict[str, Any]] = None, space: Optional[SpikingSearchSpace] = None
+) -> Iterator[None]:
     """
     What the wrapped samplers know of the running experiment (set by ``ExperimentManager.objective``).
 
     :param spiking: Whether the experiment's policy is a spiking one
     :param policy_kwargs: The experiment's (yml) policy kwargs, kept in every trial
+    :param space: Where its spiking knobs are sampled (default: :data:`SEARCH_SPACE` when the sampler runs)
     """
-    token = _EXPERIMENT.set({"spiking": spiking, "policy_kwargs": dict(policy_kwargs or {})})
+    token = _EXPERIMENT.set({"spiking": spiking, "policy_kwargs": dict(policy_kwargs or {}), "space": space})
     try:
         yield
     finally:
@@ -156,7 +181,8 @@ def spiking_sampler(sampler: Callable[..., dict[str, Any]]) -> Callable[..., dic
         zoo_trial = _SpikingTrial(trial)
         params = sampler(zoo_trial, n_actions, n_envs, additional_args)
         clash = zoo_trial.suggested & set(SPIKING_PARAMS)
-        knobs = sample_spiking_params(_RenamedTrial(trial, clash), SEARCH_SPACE)  # type: ignore[arg-type]
+        space = current["space"] or SEARCH_SPACE
+        knobs = sample_spiking_params(_RenamedTrial(trial, clash), space)  # type: ignore[arg-type]
         params["policy_kwargs"] = _merge(current["policy_kwargs"], params.get("policy_kwargs"), knobs)
         return params
 
@@ -204,9 +230,10 @@ def _wrap_objective(objective: Callable) -> Callable:
     def wrapped(self: Any, trial: optuna.Trial) -> float:
         from rl_zoo3.utils import ALGOS
 
-        hyperparams = self._hyperparams
-        spiking = is_spiking_policy(hyperparams.get("policy"), ALGOS.get(self.algo))
-        with experiment(spiking, hyperparams.get("policy_kwargs")):
+        hyperparams, algo_class = self._hyperparams, ALGOS.get(self.algo)
+        policy = hyperparams.get("policy")
+        space = search_space_for(policy, algo_class)
+        with experiment(is_spiking_policy(policy, algo_class), hyperparams.get("policy_kwargs"), space):
             return objective(self, trial)
 
     setattr(wrapped, _WRAPPED, True)
@@ -250,11 +277,12 @@ def _wrap_load_trial(load_trial: Callable) -> Callable:
     return wrapped
 
 
-def _open_study(create_study: Callable[..., optuna.Study], **kwargs: Any) -> optuna.Study:
+def _open_study(create_study: Callable[..., optuna.Study], space: SpikingSearchSpace, **kwargs: Any) -> optuna.Study:
     """
     ``optuna.create_study`` as rl-zoo3's ``-optimize`` calls it, for a database URL: the storage records heartbeats
     and retries the trials of workers that died, and a study of fixed size (made by the standalone tuner with
-    ``--create-only --max-trials N``) is run from its queue, its search space checked against :data:`SEARCH_SPACE`.
+    ``--create-only --max-trials N``) is run from its queue, its search space checked against the experiment's
+    (``space``, :func:`search_space_for` its policy).
     """
     from sb3_spiking.tuning import storage as storages
 
@@ -270,8 +298,8 @@ def _open_study(create_study: Callable[..., optuna.Study], **kwargs: Any) -> opt
         with contextlib.suppress(storages.StudyExists):  # another worker created it meanwhile
             storages.create_study(url, name, direction=kwargs.get("direction", "maximize"))
         study = storages.load_study(url, name, kind="rl_zoo3", **study_kwargs)
-    space = storages.search_space_of(lambda trial: sample_spiking_params(trial, SEARCH_SPACE))
-    storages.check_search_space(study, space, names=SPIKING_PARAMS)
+    distributions = storages.search_space_of(lambda trial: sample_spiking_params(trial, space))
+    storages.check_search_space(study, distributions, names=SPIKING_PARAMS)
     if storages.study_settings(study).get("max_trials") is not None:
         study.optimize = functools.partial(storages.run_worker, study, kind="rl_zoo3")  # type: ignore[method-assign]
     return study
@@ -291,7 +319,10 @@ def _wrap_hyperparameters_optimization(optimize: Callable) -> Callable:
             return optimize(self)
         if self.study_name is None:  # rl-zoo3 would print the URL as it is
             raise ValueError(f"You passed a remote storage: {mask_url(self.storage)} but no `--study-name`.")
-        with mock.patch.object(optuna, "create_study", functools.partial(_open_study, optuna.create_study)):
+        from rl_zoo3.utils import ALGOS
+
+        space = search_space_for(self._hyperparams.get("policy"), ALGOS.get(self.algo))
+        with mock.patch.object(optuna, "create_study", functools.partial(_open_study, optuna.create_study, space)):
             return optimize(self)
 
     setattr(wrapped, _WRAPPED, True)
