@@ -133,17 +133,14 @@ def test_bad_study_names_and_search_spaces(postgres_url):
     assert "Study 's' has no trial #99 with parameters" in message
     message = error_of([*TINY, "--storage", postgres_url, "--study-name", "s", "--trial-id=best"])
     assert "Study 's' has no complete trial yet" in message
-    # rl-zoo3's -optimize checks the spiking knobs of its SEARCH_SPACE against the study's
+    # rl-zoo3's -optimize checks the spiking knobs of the experiment's search space against the study's
     study_kwargs = {"sampler": None, "pruner": None, "direction": "maximize", "load_if_exists": True}
-    with pytest.raises(ValueError, match="different search space"):
-        zoo._open_study(optuna.create_study, storage=postgres_url, study_name="s", **study_kwargs)
-    saved = zoo.SEARCH_SPACE
-    try:
-        zoo.SEARCH_SPACE = SpikingSearchSpace(T=(2, 4))
-        study = zoo._open_study(optuna.create_study, storage=postgres_url, study_name="s", **study_kwargs)
-        assert storages.study_settings(study)["max_trials"] == 2
-    finally:
-        zoo.SEARCH_SPACE = saved
+    for space in (zoo.SEARCH_SPACE, zoo.STATEFUL_SEARCH_SPACE):
+        with pytest.raises(ValueError, match="different search space"):
+            zoo._open_study(optuna.create_study, space, storage=postgres_url, study_name="s", **study_kwargs)
+    made = SpikingSearchSpace(T=(2, 4))  # the study's, made by the standalone tuner above
+    study = zoo._open_study(optuna.create_study, made, storage=postgres_url, study_name="s", **study_kwargs)
+    assert storages.study_settings(study)["max_trials"] == 2
     assert len(optuna.load_study(study_name="s", storage=postgres_url).trials) == 2  # nothing ran
 
 
