@@ -7,7 +7,7 @@ from envs_for_tests import ENVS
 from stable_baselines3 import DQN, PPO
 
 from sb3_spiking.snn import DECODERS, NEURONS, SpikingConfig
-from sb3_spiking.snn.fused import surrogate_spike
+from sb3_spiking.snn.fused import spike_and_reset
 
 
 def assert_every_parameter_learns(module: th.nn.Module):
@@ -52,25 +52,32 @@ def test_actor_critic_gradients(env_name):
     assert_every_parameter_learns(model.policy)
 
 
+@pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "erf", "soft-sign", "piecewise-quadratic"])
-def test_surrogate_spike_matches_spikingjelly(surrogate):
-    """The one-step spike of the stateful layers: SpikingJelly's spikes and surrogate gradients; a second derivative
-    is refused, not silently wrong."""
-    node = SpikingConfig(surrogate=surrogate).make_neuron()
-    z = th.linspace(-1.5, 1.5, 13, dtype=th.float64)
-    weights = th.arange(1.0, 14.0, dtype=th.float64)
+def test_spike_and_reset_matches_spikingjelly(surrogate, detach_reset):
+    """One step's fire and hard reset of the stateful layers, one autograd node: SpikingJelly's spikes, reset
+    potentials and surrogate gradients through both; a second derivative is refused, not silently wrong."""
+    node = SpikingConfig(surrogate=surrogate, detach_reset=detach_reset).make_neuron()
+    h = th.linspace(-0.5, 2.5, 13, dtype=th.float64)  # the threshold, 1.0, at index 6
+    spike_weights, potential_weights = th.arange(1.0, 14.0, dtype=th.float64), th.linspace(2.0, -1.0, 13, dtype=th.float64)
+
+    def spikingjelly(layer, x):
+        s = layer.surrogate_function(x - layer.v_threshold)
+        return s, x * (1.0 - (s.detach() if layer.detach_reset else s))
+
     results = []
-    for spike in (surrogate_spike, lambda layer, x: layer.surrogate_function(x)):
-        x = z.clone().requires_grad_(True)
-        out = spike(node, x)
-        (grad,) = th.autograd.grad((out * weights).sum(), x)
-        results.append((out.detach(), grad))
+    for step in (spike_and_reset, spikingjelly):
+        x = h.clone().requires_grad_(True)
+        s, v = step(node, x)
+        (grad,) = th.autograd.grad((s * spike_weights).sum() + (v * potential_weights).sum(), x)
+        results.append((s.detach(), v.detach(), grad))
     for ours, theirs in zip(*results):
         th.testing.assert_close(ours, theirs)
-    assert results[0][0].tolist() == [0.0] * 6 + [1.0] * 7  # the spike at z >= 0
-    assert float(results[0][1][6]) > float(results[0][1][0])  # largest at the threshold
-    x = z.clone().requires_grad_(True)
-    (grad,) = th.autograd.grad(surrogate_spike(node, x).sum(), x, create_graph=True)
+    s, v, grad = results[0]
+    assert s.tolist() == [0.0] * 6 + [1.0] * 7  # the spike at h >= threshold
+    assert v.tolist() == h[:6].tolist() + [0.0] * 7  # reset to 0 where it fired
+    x = h.clone().requires_grad_(True)
+    (grad,) = th.autograd.grad(spike_and_reset(node, x)[0].sum(), x, create_graph=True)
     assert not grad.requires_grad  # no graph for a second derivative
     with pytest.raises(RuntimeError, match="does not require grad"):
         grad.sum().backward()

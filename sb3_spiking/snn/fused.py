@@ -63,39 +63,51 @@ def surrogate_gradient(kind: str, alpha: float, z: th.Tensor) -> th.Tensor:
     raise ValueError(f"Unknown surrogate {kind!r}")
 
 
-class _SurrogateSpike(th.autograd.Function):
-    """The spike ``z >= 0`` with a surrogate's derivative in the backward pass, for one simulation step. It is what
-    SpikingJelly's surrogate functions compute, in the ``forward(ctx, ...)`` form: autograd applies that without
-    binding the arguments to the signature at every call, which costs more than the step of a small layer. Once
-    differentiable: the stateful policies that use it train with first derivatives only (RecurrentPPO)."""
+class _SpikeAndReset(th.autograd.Function):
+    """
+    One simulation step's fire and hard reset to 0, ``s = h >= thr`` and ``v = h (1 - s)``, as one autograd node
+    whose backward is ``dh = ds g + dv (1 - s)`` (``- dv h g`` where the reset is not detached), ``g`` the
+    surrogate's derivative at ``h - thr``: three nodes fewer per step than the spike, ``1 - s`` and the product.
+    In the ``forward(ctx, ...)`` form, which autograd applies without binding the arguments to the signature at
+    every call (SpikingJelly's surrogate functions do, at a cost above the step of a small layer). Once
+    differentiable: the stateful policies that use it train with first derivatives only (RecurrentPPO).
+    """
 
     @staticmethod
-    def forward(ctx, z: th.Tensor, kind: str, alpha: float) -> th.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z)
-        ctx.kind, ctx.alpha = kind, alpha
-        return (z >= 0).to(z)
+    def forward(ctx, h: th.Tensor, threshold: float, kind: str, alpha: float, detach: bool):  # type: ignore[override]
+        fired = h >= threshold
+        ctx.save_for_backward(h)
+        ctx.threshold, ctx.kind, ctx.alpha, ctx.detach = threshold, kind, alpha, detach
+        return fired.to(h), h.masked_fill(fired, 0.0)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: th.Tensor):  # type: ignore[override]
-        (z,) = ctx.saved_tensors
-        return grad * surrogate_gradient(ctx.kind, ctx.alpha, z.clone()), None, None
+    def backward(ctx, grad_s: th.Tensor, grad_v: th.Tensor):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        g = surrogate_gradient(ctx.kind, ctx.alpha, h - ctx.threshold)
+        through_v = grad_v.masked_fill(h >= ctx.threshold, 0.0)
+        if ctx.detach:
+            return th.addcmul(through_v, grad_s, g), None, None, None, None
+        return th.addcmul(through_v, grad_s - grad_v * h, g), None, None, None, None
 
 
-def surrogate_spike(node: sj_neuron.BaseNode, z: th.Tensor) -> th.Tensor:
+def spike_and_reset(node: sj_neuron.BaseNode, h: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """
-    ``node.surrogate_function(z)``: the spikes of a neuron layer at ``z = h - v_threshold``, with its surrogate
-    gradient, through :class:`_SurrogateSpike` where the surrogate is one of :data:`_SURROGATE_KINDS`.
+    The spikes of a neuron layer at the charged potential ``h`` (with its surrogate gradient) and the potential after
+    a hard reset to 0, through :class:`_SpikeAndReset` where the surrogate is one of :data:`_SURROGATE_KINDS`.
 
-    :param node: A SpikingJelly neuron layer
-    :param z: Distance of the potential to the threshold
+    :param node: A SpikingJelly neuron layer (``v_reset=0``)
+    :param h: The charged potential
+    :return: The spikes and the potential after the reset
     """
+    threshold = float(node.v_threshold)
     surrogate = node.surrogate_function
     kind = _SURROGATE_KINDS.get(type(surrogate))
     alpha = getattr(surrogate, "alpha", None)
     if kind is None or not getattr(surrogate, "spiking", True) or not isinstance(alpha, (int, float)):
-        return surrogate(z)
-    return _SurrogateSpike.apply(z, kind, float(alpha))
+        s = surrogate(h - threshold)
+        return s, h * (1.0 - (s.detach() if node.detach_reset else s))
+    return _SpikeAndReset.apply(h, threshold, kind, float(alpha), bool(node.detach_reset))
 
 
 def fused_supported(node: sj_neuron.BaseNode, x_seq: th.Tensor) -> bool:

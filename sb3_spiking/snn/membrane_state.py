@@ -167,11 +167,14 @@ class MembraneState:
             first = _tensors(states[0])[0]
             n_seq = first.shape[0]
             length = episode_starts.numel() // n_seq
-            # No episode starts (most steps of a rollout or a deployment): no keep mask, the layers skip the reset.
+            # The env steps where an episode starts somewhere (RecurrentPPO's sequences: at most their first): the
+            # layers reset only there, and not at all where none starts (most steps of a rollout or a deployment).
             # Not while tracing, where a branch on values would be frozen into the trace.
-            starts = th.jit.is_tracing() or bool(episode_starts.any())
-            keep = (1.0 - episode_starts.to(first)).reshape(n_seq, length) if starts else None
-            carries = [Carry((n_seq, length), v, keep) for v in states]
+            starting = None if th.jit.is_tracing() else episode_starts.reshape(n_seq, length).any(dim=0).tolist()
+            keep = None
+            if starting is None or any(starting):
+                keep = (1.0 - episode_starts.to(first)).reshape(n_seq, length)
+            carries = [Carry((n_seq, length), v, keep, starting) for v in states]
         self._set(carries)
         try:
             yield carries

@@ -25,7 +25,7 @@ import torch as th
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
-from sb3_spiking.snn.fused import surrogate_spike
+from sb3_spiking.snn.fused import spike_and_reset
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.neurons import IFNode, LIFNode, ParametricLIFNode, _RestingStartMixin
 from sb3_spiking.snn.readout import NonSpikingReadout, time_major
@@ -40,16 +40,25 @@ class Carry:
         recurrent synapses: potential and spikes); None: at rest
     :param keep: ``[n_seq, L]``, 0 where an episode starts at that env step (the potential is reset to rest), else 1;
         None where no episode starts (:meth:`start` then skips the reset)
+    :param starting: For each of the ``L`` env steps, whether an episode starts there in some sequence (:meth:`start`
+        skips the others); None: any may
     """
 
-    def __init__(self, shape: tuple[int, int], v: Optional[th.Tensor], keep: Optional[th.Tensor] = None) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        v: Optional[th.Tensor],
+        keep: Optional[th.Tensor] = None,
+        starting: Optional[list[bool]] = None,
+    ) -> None:
         self.shape = shape
         self.v = v
         self.keep = keep
+        self.starting = starting
 
     def start(self, step: int, v: Optional[th.Tensor]) -> Optional[th.Tensor]:
         """The potential an env step starts from: ``v``, reset to rest where an episode starts."""
-        if v is None or self.keep is None:
+        if v is None or self.keep is None or (self.starting is not None and not self.starting[step]):
             return v
         return v * self.keep[:, step].view(-1, *([1] * (v.dim() - 1)))
 
@@ -168,8 +177,7 @@ class _CarriedStartMixin:
             else:
                 h = b * x if v is None else th.lerp(v, x, b)  # v + (x - v) / tau, SpikingJelly's charge
             if grad:
-                s = surrogate_spike(self, h - threshold)  # type: ignore[arg-type]
-                v = h * (1.0 - (s.detach() if self.detach_reset else s))  # type: ignore[attr-defined]
+                s, v = spike_and_reset(self, h)  # type: ignore[arg-type]
             else:
                 fired = h >= threshold
                 s = fired.to(h)
