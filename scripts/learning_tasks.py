@@ -48,6 +48,13 @@ TASKS: dict[str, Task] = {
     "acrobot-dqn": Task(
         "Acrobot-v1", "dqn", -100.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
     ),
+    # QR-DQN shares the Q-networks' defaults; none was chosen on it
+    "cartpole-qrdqn": Task(
+        "CartPole-v1", "qrdqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500, note="no default was chosen on it"
+    ),
+    "mountaincar-qrdqn": Task(
+        "MountainCar-v0", "qrdqn", -110.0, "gymnasium's reward threshold", 120_000, 5_000, note="no default was chosen on it"
+    ),
     "gridworld-dqn": Task(
         "sb3_spiking/GridWorld-v0",
         "dqn",
