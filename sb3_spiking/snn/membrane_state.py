@@ -170,7 +170,12 @@ class MembraneState:
             # The env steps where an episode starts somewhere (RecurrentPPO's sequences: at most their first): the
             # layers reset only there, and not at all where none starts (most steps of a rollout or a deployment).
             # Not while tracing, where a branch on values would be frozen into the trace.
-            starting = None if th.jit.is_tracing() else episode_starts.reshape(n_seq, length).any(dim=0).tolist()
+            if th.jit.is_tracing():
+                starting = None
+            elif length == 1:  # a rollout or a deployment step: one call
+                starting = [bool(episode_starts.any())]
+            else:
+                starting = episode_starts.reshape(n_seq, length).any(dim=0).tolist()
             keep = None
             if starting is None or any(starting):
                 keep = (1.0 - episode_starts.to(first)).reshape(n_seq, length)
