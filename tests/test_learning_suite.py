@@ -154,9 +154,15 @@ def test_variants_change_only_their_knobs():
         "snn-stateless",
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
-    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-span3-centred"]
-    mlp_only.append("snn-span3-centred1")
+    mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
+    mlp_only += ["snn-span3-centred", "snn-span3-centred1"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
+    # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
+    assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-qknobs") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(input_span=3.0, centre_second_layer=True)",
+    ]
+    assert not suite.runs_variant(suite.TASKS["cartpole-dqn"], "snn-qknobs")
     # A lab candidate: its policy by dotted name, with the variant's knobs
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
         "policy:'lab.candidates.CentredSpikingDQNPolicy'",
