@@ -67,7 +67,8 @@ class _SpikeAndReset(th.autograd.Function):
     """
     One simulation step's fire and hard reset to 0, ``s = h >= thr`` and ``v = h (1 - s)``, as one autograd node
     whose backward is ``dh = ds g + dv (1 - s)`` (``- dv h g`` where the reset is not detached), ``g`` the
-    surrogate's derivative at ``h - thr``: three nodes fewer per step than the spike, ``1 - s`` and the product.
+    surrogate's derivative at ``h - thr``: one node per step where there were three (the spike, ``1 - s``, the
+    product).
     In the ``forward(ctx, ...)`` form, which autograd applies without binding the arguments to the signature at
     every call (SpikingJelly's surrogate functions do, at a cost above the step of a small layer). Once
     differentiable: the stateful policies that use it train with first derivatives only (RecurrentPPO).
