@@ -40,6 +40,25 @@ RECURRENT_SNN_KWARGS = "dict(ortho_init=False, net_arch=dict(pi=[64, 64], vf=[64
 NOVEL_NOTE = "rl-zoo3's tuned ppo_lstm entry; velocities masked (rl_zoo3.import_envs registers the env)"
 FULL_NOTE = "the NoVel task's tuned ppo_lstm entry (this package's hyperparams/ppo_lstm.yml), full observations"
 
+
+def _minatar(game: str, threshold: float, threshold_note: str, note: str) -> Task:
+    """A MinAtar game with this package's DQN entry and MinAtar's network (spiking and its ANN twin), 500k steps, 1 seed."""
+    minatar = "sb3_spiking.demos.minatar"
+    return Task(
+        f"MinAtar/{game}-v1",
+        "dqn",
+        threshold,
+        threshold_note,
+        500_000,
+        25_000,
+        policies={"ann": f"{minatar}.MinAtarQPolicy", "snn": f"{minatar}.SpikingMinAtarQPolicy"},
+        conf="hyperparams/dqn.yml",
+        gym_packages=(minatar,),
+        seeds=1,
+        note=f"{note}; 500k steps, 1 seed",
+    )
+
+
 TASKS: dict[str, Task] = {
     "cartpole-dqn": Task("CartPole-v1", "dqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500),
     "cartpole-ppo": Task("CartPole-v1", "ppo", 475.0, "gymnasium's reward threshold", 100_000, 5_000),
@@ -66,31 +85,17 @@ TASKS: dict[str, Task] = {
         gym_packages=("sb3_spiking",),
         note="hyperparameters from this package's hyperparams/dqn.yml (rl-zoo3 has no entry)",
     ),
-    "breakout-minatar-dqn": Task(
-        "MinAtar/Breakout-v1",
-        "dqn",
+    "breakout-minatar-dqn": _minatar(
+        "Breakout",
         10.0,
         "our choice (no official one): 10 bricks per episode on average",
-        500_000,
-        25_000,
-        policies={"ann": "sb3_spiking.demos.minatar.MinAtarQPolicy", "snn": "sb3_spiking.demos.minatar.SpikingMinAtarQPolicy"},
-        conf="hyperparams/dqn.yml",
-        gym_packages=("sb3_spiking.demos.minatar",),
-        seeds=1,
-        note="MinAtar's DQN settings from this package's hyperparams/dqn.yml; 500k steps, 1 seed",
+        "MinAtar's DQN settings from this package's hyperparams/dqn.yml",
     ),
-    "spaceinvaders-minatar-dqn": Task(
-        "MinAtar/SpaceInvaders-v1",
-        "dqn",
+    "spaceinvaders-minatar-dqn": _minatar(
+        "SpaceInvaders",
         20.0,
         "our choice (no official one): 20 aliens shot per episode on average, a third of a wave",
-        500_000,
-        25_000,
-        policies={"ann": "sb3_spiking.demos.minatar.MinAtarQPolicy", "snn": "sb3_spiking.demos.minatar.SpikingMinAtarQPolicy"},
-        conf="hyperparams/dqn.yml",
-        gym_packages=("sb3_spiking.demos.minatar",),
-        seeds=1,
-        note="Breakout's settings unchanged (hyperparams/dqn.yml); no default was chosen on it; 500k steps, 1 seed",
+        "Breakout's settings unchanged (hyperparams/dqn.yml); no default was chosen on it",
     ),
     "pendulum-sac": Task("Pendulum-v1", "sac", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
     "pendulum-td3": Task("Pendulum-v1", "td3", -200.0, PENDULUM_THRESHOLD, 20_000, 1_000),
