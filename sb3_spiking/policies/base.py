@@ -106,9 +106,9 @@ class SpikingPolicyMixin:
         ``decoder``...; ``decoder`` defaults to the class's ``default_decoder``: ``max-mem`` for Q-networks,
         ``last-mem`` for actor-critic; ``neuron`` to its ``default_neuron``: ``"lif"`` for Q-networks and the
         off-policy actors, ``"if"`` for actor-critic; the Q-networks also spread their first layer's thresholds and
-        centre the second layer, :data:`~sb3_spiking.policies.dqn.Q_NETWORK_KNOBS`) and the parameters of the SB3 base
-        policy (``net_arch``, ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons are the
-        activations
+        centre the second layer, :data:`~sb3_spiking.policies.dqn.Q_NETWORK_KNOBS`) and the parameters of the SB3
+        base policy (``net_arch``, ``features_extractor_class``, ...) except ``activation_fn``: the spiking neurons
+        are the activations
     """
 
     default_decoder = "max-mem"
