@@ -214,6 +214,8 @@ VARIANTS: dict[str, Variant] = {
         mlp_only=True,
     ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
+    # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
+    "snn-plif": Variant("SNN, PLIF neurons (learned tau)", dict(neuron="plif")),
     # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its
     # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
     "snn-graded": Variant("SNN, graded first layer (span 2, gain 1)", dict(input_span=2.0, input_gain=1.0)),
@@ -251,6 +253,7 @@ COLORS = {
     "snn-span3-half": "orchid",
     "snn-span6": "teal",
     "snn-qknobs": "darkorange",
+    "snn-plif": "mediumpurple",
 }
 
 

@@ -163,6 +163,12 @@ def test_variants_change_only_their_knobs():
         "policy_kwargs:dict(input_span=3.0, centre_second_layer=True)",
     ]
     assert not suite.runs_variant(suite.TASKS["cartpole-dqn"], "snn-qknobs")
+    # PLIF neurons on every family, the MinAtar network's included
+    assert suite.policy_params(suite.TASKS["cartpole-ppo"], "snn-plif") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(neuron='plif')",
+    ]
+    assert suite.runs_variant(breakout, "snn-plif")
     # A lab candidate: its policy by dotted name, with the variant's knobs
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
         "policy:'lab.candidates.CentredSpikingDQNPolicy'",
