@@ -10,7 +10,6 @@ layer of each final model, its tau (``1 / sigmoid(w)``), against the 2.0 it star
 import argparse
 import glob
 import os
-import sys
 
 from rl_zoo3 import ALGOS
 from spikingjelly.activation_based import neuron as sj_neuron
@@ -18,10 +17,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 import sb3_spiking  # noqa: F401  (registers the spiking policies for loading)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from learning_tasks import TASKS  # the suite's tasks: each one's env and algorithm
-
-SCREENING_TASKS = ("cartpole-dqn", "mountaincar-dqn", "cartpole-a2c", "cartpole-ppo")
+TASKS = {"cartpole-dqn": "CartPole-v1", "mountaincar-dqn": "MountainCar-v0", "cartpole-a2c": "CartPole-v1",
+         "cartpole-ppo": "CartPole-v1"}  # fmt: skip
 
 
 def learned_taus(model: BaseAlgorithm) -> list[str]:
@@ -47,8 +44,8 @@ def main() -> None:
         "| task | seed | tau per hidden spiking layer |",
         "|---|---:|---|",
     ]
-    for task in SCREENING_TASKS:
-        env_id, algo = TASKS[task].env, TASKS[task].algo
+    for task, env_id in TASKS.items():
+        algo = task.split("-")[1]
         for seed in args.seeds:
             paths = glob.glob(os.path.join(args.logs, task, f"snn-plif-seed{seed}", algo, f"{env_id}_*", f"{env_id}.zip"))
             if not paths:
