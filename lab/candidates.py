@@ -11,11 +11,19 @@ that the first layer's expected rates give it, the rate of first-layer neuron ``
 standard normal projection exceeds its threshold's offset ``c_j``, ``P(z > c_j)``. Centred at 0, CartPole's second
 layer fires at 0.09 (0.28 uncentred); ``ThresholdCentredSpikingDQNPolicy`` centres each neuron's mean current at its
 threshold instead, where its surrogate gradient peaks: no silent neuron and a rate of 0.29 on CartPole.
+
+``AnnCriticSpikingActorCriticPolicy``: the spiking actor-critic policy with SB3's ANN value function, as the
+off-policy policies keep ANN critics, for A2C's fall-back on CartPole (``lab/a2c_fallback.md``).
 """
 
+from functools import partial
+
+import numpy as np
 import torch as th
+from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from sb3_spiking.policies.actor_critic import SpikingActorCriticPolicy
 from sb3_spiking.policies.dqn import SpikingDQNPolicy, SpikingQNetwork
 from sb3_spiking.snn import RunningNorm
 from sb3_spiking.snn.initialization import centre_second_layer_ as centre_at_threshold_
@@ -54,3 +62,31 @@ class ThresholdCentredSpikingDQNPolicy(CentredSpikingDQNPolicy):
     """:class:`CentredSpikingDQNPolicy` whose second-layer neurons start with their mean current at the threshold."""
 
     offset = 1.0
+
+
+class AnnCriticSpikingActorCriticPolicy(SpikingActorCriticPolicy):
+    """
+    :class:`~sb3_spiking.policies.actor_critic.SpikingActorCriticPolicy` whose value function is SB3's own ANN (the
+    ``MlpPolicy`` value branch: ``Tanh`` layers of the same sizes, orthogonal initialisation, on the raw
+    observations), the actor left spiking, as the off-policy policies keep ANN critics. Only the actor acts, so the
+    deployed network is as spiking as before; the critic only trains it.
+    """
+
+    def _build_mlp_extractor(self) -> None:
+        super()._build_mlp_extractor()
+        arch = self.net_arch.get("vf", []) if isinstance(self.net_arch, dict) else self.net_arch
+        layers: list[nn.Module] = []
+        size = self.features_dim
+        for width in arch:
+            layers += [nn.Linear(size, width), nn.Tanh()]
+            size = width
+        self.mlp_extractor.value_net = nn.Sequential(*layers).to(self.device)
+        self.mlp_extractor.latent_dim_vf = size
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        # The mixin's spiking initialisation and readout apply to the actor; give the ANN value branch SB3's own
+        # (the optimizer already holds these parameters: the layers are the same objects)
+        if self.ortho_init:
+            self.mlp_extractor.value_net.apply(partial(self.init_weights, gain=np.sqrt(2)))
+        self.value_net = self.value_net.linear

@@ -67,6 +67,11 @@ TASKS: dict[str, Task] = {
     "acrobot-dqn": Task(
         "Acrobot-v1", "dqn", -100.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
     ),
+    # the actor-critic defaults on tasks none was chosen on
+    "acrobot-a2c": Task(
+        "Acrobot-v1", "a2c", -100.0, "gymnasium's reward threshold", 500_000, 10_000, note="no default was chosen on it"
+    ),
+    "pendulum-ppo": Task("Pendulum-v1", "ppo", -200.0, PENDULUM_THRESHOLD, 100_000, 5_000, note="no default was chosen on it"),
     # QR-DQN shares the Q-networks' defaults; none was chosen on it
     "cartpole-qrdqn": Task(
         "CartPole-v1", "qrdqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500, note="no default was chosen on it"
@@ -208,6 +213,13 @@ VARIANTS: dict[str, Variant] = {
         dict(input_span=3.0, centre_second_layer=True),
         algos={"a2c": "a2c", "ppo": "ppo", "sac": "sac", "td3": "td3"},
         mlp_only=True,
+    ),
+    # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): a candidate of the lab
+    "snn-anncritic": Variant(
+        "SNN actor, ANN value function",
+        algos={"a2c": "a2c", "ppo": "ppo"},
+        mlp_only=True,
+        policy="lab.candidates.AnnCriticSpikingActorCriticPolicy",
     ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau

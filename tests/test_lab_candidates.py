@@ -1,4 +1,5 @@
-"""lab/candidates.py and lab/late_evaluations.py: the centring of the second layer and the second-half means, by hand."""
+"""lab/candidates.py and lab/late_evaluations.py: the centring of the second layer and the second-half means, by hand;
+the actor-critic candidate with an ANN value function."""
 
 import math
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch as th
 from scripts_loader import load_script
-from stable_baselines3 import DQN
+from spikingjelly.activation_based.neuron import BaseNode
+from stable_baselines3 import A2C, DQN
 from torch import nn
 
 from sb3_spiking.snn import SpikingConfig, spiking_mlp
@@ -71,3 +73,25 @@ def test_the_knob_builds_the_threshold_centred_candidate(candidates):
         for key in want:
             if "spiking_knobs" not in key:
                 th.testing.assert_close(got[key], want[key], msg=key)
+
+
+def test_the_ann_critic_candidate(candidates, tmp_path):
+    model = A2C(candidates.AnnCriticSpikingActorCriticPolicy, "CartPole-v1", seed=0, n_steps=8)
+    policy = model.policy
+    # the value branch is SB3's MlpPolicy one (Tanh layers, a plain linear output); the actor stays spiking
+    assert [type(module) for module in policy.mlp_extractor.value_net] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
+    assert type(policy.value_net) is nn.Linear
+    assert any(isinstance(module, BaseNode) for module in policy.mlp_extractor.policy_net.modules())
+    # orthogonal (SB3's ortho_init, gain sqrt(2)): its rows are orthogonal with norm sqrt(2)
+    weight = policy.mlp_extractor.value_net[2].weight.detach()
+    th.testing.assert_close(weight @ weight.T, 2.0 * th.eye(64), atol=1e-4, rtol=0)
+    # every parameter trains, and a save / load round trip gives the same values
+    in_optimizer = {id(param) for group in policy.optimizer.param_groups for param in group["params"]}
+    assert in_optimizer == {id(param) for param in policy.parameters()}
+    before = policy.mlp_extractor.value_net[0].weight.detach().clone()
+    model.learn(64)
+    assert not th.equal(before, policy.mlp_extractor.value_net[0].weight)
+    obs = th.as_tensor(np.random.default_rng(0).normal(size=(5, 4)), dtype=th.float32)
+    model.save(tmp_path / "model.zip")
+    loaded = A2C.load(tmp_path / "model.zip", device="cpu")
+    th.testing.assert_close(loaded.policy.predict_values(obs), policy.predict_values(obs))

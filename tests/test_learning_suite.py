@@ -144,10 +144,12 @@ def test_variants_change_only_their_knobs():
         "policy_kwargs:dict(net_arch=[256, 256], reset='soft', input_clip=3.0)",
     ]
     # Not on SAC: the proxy target (TD3 only) and the stateless policy of the RecurrentPPO tasks
-    # (nor the stateful policy without recurrent synapses, nor the Q-networks' thresholds at the mean)
+    # (nor the stateful policy without recurrent synapses, nor the Q-networks' thresholds at the mean, nor the actor-critic
+    # candidate with an ANN value function)
     assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == [
         "snn-proxy",
         "snn-span0",
+        "snn-anncritic",
         "snn-span3-centred",
         "snn-span3-centred1",
         "snn-norec",
@@ -155,7 +157,7 @@ def test_variants_change_only_their_knobs():
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
-    mlp_only += ["snn-span3-centred", "snn-span3-centred1"]
+    mlp_only += ["snn-anncritic", "snn-span3-centred", "snn-span3-centred1"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
     # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
     assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-qknobs") == [
@@ -169,6 +171,11 @@ def test_variants_change_only_their_knobs():
         "policy_kwargs:dict(neuron='plif')",
     ]
     assert suite.runs_variant(breakout, "snn-plif")
+    # The ANN value function: a lab candidate of the actor-critic family only
+    assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-anncritic") == [
+        "policy:'lab.candidates.AnnCriticSpikingActorCriticPolicy'"
+    ]
+    assert not suite.runs_variant(suite.TASKS["cartpole-dqn"], "snn-anncritic")
     # A lab candidate: its policy by dotted name, with the variant's knobs
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
         "policy:'lab.candidates.CentredSpikingDQNPolicy'",
