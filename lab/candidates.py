@@ -69,8 +69,13 @@ class AnnCriticSpikingActorCriticPolicy(SpikingActorCriticPolicy):
     :class:`~sb3_spiking.policies.actor_critic.SpikingActorCriticPolicy` whose value function is SB3's own ANN (the
     ``MlpPolicy`` value branch: ``Tanh`` layers of the same sizes, orthogonal initialisation, on the raw
     observations), the actor left spiking, as the off-policy policies keep ANN critics. Only the actor acts, so the
-    deployed network is as spiking as before; the critic only trains it.
+    deployed network is as spiking as before; the critic only trains it. It is now the package's default, knob
+    ``spiking_critic=False``; this class keeps its own construction (from the spiking value function, which it
+    replaces) as it was when the suite's ``snn-anncritic`` runs were made.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, spiking_critic=True, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()

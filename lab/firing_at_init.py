@@ -27,7 +27,7 @@ SETTINGS = {"IF": dict(neuron="if"), "LIF tau=2": dict(neuron="lif", tau=2.0), "
 
 def firing_rates(setting: dict, seed: int, observations: np.ndarray, T: int = 16) -> dict[str, float]:
     """Firing rate of each hidden spiking layer, and of all of them together (``"all"``), at initialisation."""
-    policy_kwargs = dict(net_arch=dict(pi=[64], vf=[64]), T=T, **setting)
+    policy_kwargs = dict(net_arch=dict(pi=[64], vf=[64]), T=T, spiking_critic=True, **setting)  # the value layer spikes too
     model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs, seed=seed, device="cpu")
     model.policy.set_training_mode(False)  # as in the first rollout: the observation statistics are still the identity
     with th.no_grad(), spike_stats(model.policy) as stats:

@@ -13,7 +13,8 @@ from sb3_spiking.telemetry.stats import spike_stats
 
 
 def test_logs_to_csv_during_ppo_training(tmp_path):
-    model = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=dict(T=4), seed=0)
+    kwargs = dict(T=4, spiking_critic=True)  # the value function spikes too
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=kwargs, seed=0)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(192, callback=SpikeStatsCallback(log_freq=64, n_obs=50))
     log = pd.read_csv(tmp_path / "progress.csv")

@@ -95,3 +95,14 @@ def test_the_ann_critic_candidate(candidates, tmp_path):
     model.save(tmp_path / "model.zip")
     loaded = A2C.load(tmp_path / "model.zip", device="cpu")
     th.testing.assert_close(loaded.policy.predict_values(obs), policy.predict_values(obs))
+
+
+def test_the_default_builds_the_ann_critic_candidate(candidates):
+    # the suite's snn-anncritic runs are runs of today's actor-critic default: the same parameters from the same seed
+    policies = (candidates.AnnCriticSpikingActorCriticPolicy, "SpikingMlpPolicy")
+    # and they train the same (each trained before the next is built: the seed sets torch's global stream)
+    models = [A2C(policy, "CartPole-v1", seed=0).learn(200) for policy in policies]
+    got, want = list(models[1].policy.named_parameters()), list(models[0].policy.named_parameters())
+    assert len(got) == len(want) == 12
+    for (name, param), (_, expected) in zip(got, want):
+        th.testing.assert_close(param, expected, rtol=0, atol=0, msg=name)

@@ -4,7 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from envs_for_tests import ENVS
 from gymnasium import spaces
+from sb3_contrib import TRPO
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
@@ -45,6 +47,10 @@ def test_where_the_policies_normalise():
     assert isinstance(dqn.policy.q_net.q_net[0], RunningNorm)
     assert len(norms(dqn.policy.q_net)) == 1 and len(norms(dqn.policy.q_net_target)) == 1
     ppo = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=dict(net_arch=[16]))
+    assert isinstance(ppo.policy.mlp_extractor.policy_net[0], RunningNorm)
+    assert not norms(ppo.policy.mlp_extractor.value_net)  # SB3's ANN value function reads the observations as they are
+    kwargs = dict(net_arch=[16], spiking_critic=True)
+    ppo = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=kwargs)
     assert [type(net[0]) for net in (ppo.policy.mlp_extractor.policy_net, ppo.policy.mlp_extractor.value_net)] == [
         RunningNorm,
         RunningNorm,
@@ -105,3 +111,27 @@ def test_training_updates_the_statistics_and_the_target_network_copies_them():
     before = online.running_count.clone()
     model.predict(model.observation_space.sample(), deterministic=True)
     assert online.running_count == before  # predicting leaves the policy unchanged
+
+
+def test_trpos_two_passes_read_the_same_statistics():
+    # TRPO's step: the policy without gradients, then with them; their KL divergence must be 0 at the current parameters
+    model = TRPO("SpikingMlpPolicy", ENVS["box"](), n_steps=64, batch_size=64, seed=0)
+    policy = model.policy
+    obs = th.as_tensor(np.random.default_rng(0).normal(3.0, 2.0, size=(64, *model.observation_space.shape)), dtype=th.float32)
+    policy.set_training_mode(True)
+    with th.no_grad():
+        before = policy.get_distribution(obs).distribution.mean
+    count = float(norms(policy)[0].running_count)
+    after = policy.get_distribution(obs).distribution.mean
+    th.testing.assert_close(after.detach(), before, rtol=0, atol=0)
+    assert float(norms(policy)[0].running_count) == count + 64  # the batch still enters the statistics
+    assert not any(norm.read_before_update for norm in norms(policy))
+
+
+@pytest.mark.parametrize("seed", [0, 2, 7, 8])
+def test_trpo_trains_a_spiking_policy_with_normalised_inputs(seed):
+    # seeds on which the statistics moving between TRPO's two passes made its step size the square root of a negative
+    # number (a NaN policy); the spiking value function too
+    for spiking_critic in (False, True):
+        kwargs = dict(spiking_critic=spiking_critic)
+        TRPO("SpikingMlpPolicy", ENVS["box"](), n_steps=64, batch_size=64, seed=seed, policy_kwargs=kwargs).learn(256)

@@ -138,12 +138,14 @@ CARTPOLE_OBS = th.randn(256, 4) * th.tensor([1.0, 0.5, 0.1, 0.5])
 @pytest.mark.parametrize("ortho_init", [True, False])
 def test_hidden_layers_fire_at_initialisation(ortho_init):
     # Neither setting leaves a layer silent or saturated on CartPole-scale observations, with either neuron
-    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init), seed=0)
+    # the value function spiking too (spiking_critic=True): four spiking layers
+    kwargs = dict(ortho_init=ortho_init, spiking_critic=True)
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=kwargs, seed=0)
     assert model.policy.spiking.neuron == "if"  # the actor-critic default
     rates = hidden_rates(model, CARTPOLE_OBS)
     assert len(rates) == 4
     assert all(0.02 < rate < 0.9 for rate in rates), rates
-    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(ortho_init=ortho_init, neuron="lif"), seed=0)
+    model = PPO("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(kwargs, neuron="lif"), seed=0)
     rates = hidden_rates(model, CARTPOLE_OBS)
     assert len(rates) == 4
     assert all(0.02 < rate < 0.9 for rate in rates), rates

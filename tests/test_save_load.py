@@ -110,7 +110,8 @@ def test_models_saved_by_0_2_0_still_act_the_same(case, tmp_path):
 def test_a_saved_model_records_every_resolved_knob(tmp_path, monkeypatch):
     model = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, policy_kwargs=dict(net_arch=[8]), seed=0)
     resolved = model.policy.resolved_knobs()
-    assert set(resolved) == set(SpikingConfig.knobs()) and resolved["neuron"] == "if"
+    assert set(resolved) == {*SpikingConfig.knobs(), "spiking_critic"} and resolved["neuron"] == "if"
+    assert resolved["spiking_critic"] is False
     assert {k: model.policy._get_constructor_parameters()[k] for k in resolved} == resolved
     model.save(tmp_path / "model.zip")
     _, params, _ = load_from_zip_file(tmp_path / "model.zip")

@@ -6,6 +6,7 @@ RecurrentPPO.
 """
 
 from sb3_spiking.policies.actor_critic import (
+    AnnValueMixin,
     SpikingActorCriticCnnPolicy,
     SpikingActorCriticPolicy,
     SpikingMultiInputActorCriticPolicy,
@@ -45,6 +46,7 @@ from sb3_spiking.policies.sac import (
 from sb3_spiking.policies.td3 import SpikingTD3Actor, SpikingTD3CnnPolicy, SpikingTD3MultiInputPolicy, SpikingTD3Policy
 
 __all__ = [
+    "AnnValueMixin",
     "PolicyAlias",
     "ProxyTargetTD3",
     "SpikingActorCriticCnnPolicy",

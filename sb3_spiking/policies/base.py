@@ -6,9 +6,11 @@ without autograd), and the spiking actor-critic that A2C, PPO, TRPO and Maskable
 import dataclasses
 import json
 import numbers
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import StateDependentNoiseDistribution
@@ -18,6 +20,7 @@ from torch import nn
 
 from sb3_spiking.snn import (
     NonSpikingReadout,
+    RunningNorm,
     SpikingCombinedExtractor,
     SpikingConfig,
     SpikingFeaturesExtractor,
@@ -258,10 +261,11 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
     """
     Spiking actor-critic: spiking hidden layers for the policy and the value function, and non-spiking readouts
     for the action distribution's parameters (logits, Gaussian means; the log-std stays a free parameter as in
-    SB3) and for the value. ``ortho_init`` keeps SB3's default (True) and applies to the readouts (gain 0.01
-    for the action layer, 1 for the value layer); the layers that drive spiking neurons always keep their
-    threshold-aware initialisation (:func:`~sb3_spiking.snn.initialization.spiking_init_`): SB3's orthogonal one,
-    made for ReLU/Tanh units, would leave them silent.
+    SB3) and for the value; a policy whose ``spiking_critic`` is False keeps SB3's ANN value function instead
+    (:class:`~sb3_spiking.policies.actor_critic.AnnValueMixin`). ``ortho_init`` keeps SB3's default (True) and
+    applies to the readouts (gain 0.01 for the action layer, 1 for the value layer); the layers that drive spiking
+    neurons always keep their threshold-aware initialisation (:func:`~sb3_spiking.snn.initialization.spiking_init_`):
+    SB3's orthogonal one, made for ReLU/Tanh units, would leave them silent.
     """
 
     default_decoder = "last-mem"
@@ -279,6 +283,7 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]
+        spiking_value = getattr(self, "spiking_critic", True)
         if self.ortho_init:
             # SB3 just re-initialised every layer orthogonally for ReLU/Tanh units, which would leave the spiking
             # layers silent: give the layers that drive spiking neurons their own initialisation back
@@ -293,10 +298,30 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
                 input_gain=self.spiking.input_gain,
                 centre_second_layer=self.spiking.centre_second_layer,
             )
+            if not spiking_value:
+                # an ANN value function (SpikingActorCriticPolicy's default) gets SB3's initialisation back
+                self.mlp_extractor.value_net.apply(partial(self.init_weights, gain=np.sqrt(2)))  # type: ignore[attr-defined]
         # The parent built (and initialised) the output layers; their neurons become non-spiking integrators.
         # The wrapped layers are the same objects, so the optimizer already holds their parameters.
         self.action_net = self._readout(self.action_net)
-        self.value_net = self._readout(self.value_net)
+        if spiking_value:
+            self.value_net = self._readout(self.value_net)
+
+    def get_distribution(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        SB3's ``get_distribution``. In a training pass with gradients (TRPO's step, whose KL divergence compares it
+        with the same pass without gradients), the observation statistics are updated after they are read, so both
+        passes see the same statistics and the KL divergence at the current parameters is zero, as its curvature
+        needs; A2C and PPO go through ``evaluate_actions``, unchanged.
+        """
+        norms = [module for module in self.modules() if isinstance(module, RunningNorm)]  # type: ignore[attr-defined]
+        for norm in norms:
+            norm.read_before_update = True
+        try:
+            return super().get_distribution(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            for norm in norms:
+                norm.read_before_update = False
 
     def _readout(self, linear: nn.Module) -> NonSpikingReadout:
         return NonSpikingReadout(linear, self.spiking.T, self.spiking.decoder, self.spiking.decoder_tau)

@@ -11,7 +11,8 @@ from sb3_contrib.qrdqn.policies import QRDQNPolicy, QuantileNetwork
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_spiking.policies.base import SpikingActorCriticMixin, SpikingPolicyMixin
+from sb3_spiking.policies.actor_critic import AnnValueMixin
+from sb3_spiking.policies.base import SpikingPolicyMixin
 from sb3_spiking.policies.dqn import Q_NETWORK_KNOBS, spiking_value_head
 from sb3_spiking.snn import SpikingCombinedExtractor, SpikingConfig, SpikingNatureCNN
 
@@ -64,10 +65,10 @@ class SpikingQRDQNPolicy(SpikingPolicyMixin, QRDQNPolicy):
         return SpikingQuantileNetwork(**net_args, spiking=self.spiking).to(self.device)
 
 
-class SpikingMaskableActorCriticPolicy(SpikingActorCriticMixin, MaskableActorCriticPolicy):
+class SpikingMaskableActorCriticPolicy(AnnValueMixin, MaskableActorCriticPolicy):
     """
     Spiking policy for MaskablePPO: invalid actions are masked out of the decoded logits.
-    Takes :class:`MaskableActorCriticPolicy`'s parameters and the spiking knobs.
+    Takes :class:`MaskableActorCriticPolicy`'s parameters, ``spiking_critic`` and the spiking knobs.
     """
 
 

@@ -17,7 +17,15 @@ from sb3_spiking.snn.extractors import (
     spiking_extractor_kwargs,
 )
 from sb3_spiking.snn.initialization import spiking_init_
-from sb3_spiking.snn.layers import RepeatOverTime, SpikingMlpExtractor, spiking_head, spiking_mlp, spiking_mlp_output_dim
+from sb3_spiking.snn.layers import (
+    RepeatOverTime,
+    SpikeRates,
+    SpikingMlpExtractor,
+    ann_mlp,
+    spiking_head,
+    spiking_mlp,
+    spiking_mlp_output_dim,
+)
 from sb3_spiking.snn.neurons import NEURONS, SURROGATES, IFNode, LIFNode, ParametricLIFNode
 from sb3_spiking.snn.normalization import RunningNorm
 from sb3_spiking.snn.readout import NonSpikingReadout, PopulationReadout, leaky_integrator_kernel
@@ -37,12 +45,14 @@ __all__ = [
     "PopulationReadout",
     "RepeatOverTime",
     "RunningNorm",
+    "SpikeRates",
     "SpikingCombinedExtractor",
     "SpikingConfig",
     "SpikingFeaturesExtractor",
     "SpikingMlpExtractor",
     "SpikingNatureCNN",
     "SpikingSmallCNN",
+    "ann_mlp",
     "encoder_input",
     "leaky_integrator_kernel",
     "observation_bounds",

@@ -41,6 +41,33 @@ class RepeatOverTime(nn.Module):
         return f"T={self.T}"
 
 
+class SpikeRates(nn.Module):
+    """
+    The firing rates of a spike train ``[T, B, F]`` (its mean over the ``T`` steps), for an ANN layer reading a spiking
+    one; static features ``[B, F]`` pass unchanged.
+    """
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return x.mean(dim=0) if x.dim() == 3 else x
+
+
+def ann_mlp(input_dim: int, net_arch: list[int], activation_fn: type[nn.Module]) -> tuple[nn.Sequential, int]:
+    """
+    The ANN branch that SB3's ``MlpExtractor`` builds (``Linear`` then ``activation_fn`` per hidden layer), reading
+    static features or the rates of a spike train (:class:`SpikeRates`).
+
+    :param input_dim: Dimension of the features
+    :param net_arch: Hidden sizes
+    :param activation_fn: Activation after each hidden layer
+    :return: The branch and the size of its output
+    """
+    modules: list[nn.Module] = [SpikeRates()]
+    for size in net_arch:
+        modules += [nn.Linear(input_dim, size), activation_fn()]
+        input_dim = size
+    return nn.Sequential(*modules), input_dim
+
+
 def spiking_mlp(
     input_dim: int,
     net_arch: list[int],

@@ -29,7 +29,9 @@ class RunningNorm(nn.Module):
     update is computed in float64, so that huge observations (``1e20``) give a finite variance.
 
     The buffers are named ``running_*`` so that SB3 copies them to target networks together with the weights, as
-    it does for batch-norm statistics (DQN, SAC, TD3).
+    it does for batch-norm statistics (DQN, SAC, TD3). With ``read_before_update`` set, a pass that updates the
+    statistics standardises with those from before its batch, so that it gives what the same pass without
+    gradients gave (TRPO compares the two, see ``SpikingActorCriticMixin.get_distribution``).
 
     :param num_features: Number of features (observation dimensions)
     :param eps: Added to the variance before the square root
@@ -44,6 +46,7 @@ class RunningNorm(nn.Module):
         self.register_buffer("running_mean", th.zeros(num_features))
         self.register_buffer("running_var", th.ones(num_features))
         self.register_buffer("running_count", th.zeros(()))
+        self.read_before_update = False
 
     @th.no_grad()
     def update(self, x: th.Tensor) -> bool:
@@ -81,10 +84,13 @@ class RunningNorm(nn.Module):
     def forward(self, x: th.Tensor) -> th.Tensor:
         if x.dim() != 2:
             raise ValueError(f"RunningNorm reads vector features [B, F], got a tensor of shape {tuple(x.shape)}")
-        if self.training and th.is_grad_enabled():
+        update = self.training and th.is_grad_enabled()
+        if update and not self.read_before_update:
             self.update(x.detach())
-        x = (x - self.running_mean) * th.rsqrt(self.running_var + self.eps)
-        return x if self.clip is None else x.clamp(-self.clip, self.clip)
+        out = (x - self.running_mean) * th.rsqrt(self.running_var + self.eps)
+        if update and self.read_before_update:
+            self.update(x.detach())  # after: the output holds the earlier statistics (new tensors, not the buffers)
+        return out if self.clip is None else out.clamp(-self.clip, self.clip)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}" + ("" if self.clip is None else f", clip={self.clip}")
