@@ -214,7 +214,12 @@ VARIANTS: dict[str, Variant] = {
         algos={"a2c": "a2c", "ppo": "ppo", "sac": "sac", "td3": "td3"},
         mlp_only=True,
     ),
-    # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): a candidate of the lab
+    # the actor-critic policies' earlier default: the value function spiking too
+    "snn-spikingcritic": Variant(
+        "SNN, spiking value function (the earlier default)", dict(spiking_critic=True), algos={"a2c": "a2c", "ppo": "ppo"}
+    ),
+    # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): the lab candidate that
+    # became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
     "snn-anncritic": Variant(
         "SNN actor, ANN value function",
         algos={"a2c": "a2c", "ppo": "ppo"},

@@ -145,19 +145,20 @@ def test_variants_change_only_their_knobs():
     ]
     # Not on SAC: the proxy target (TD3 only) and the stateless policy of the RecurrentPPO tasks
     # (nor the stateful policy without recurrent synapses, nor the Q-networks' thresholds at the mean, nor the actor-critic
-    # candidate with an ANN value function)
+    # variants of the value function)
     assert [p for p in suite.POLICIES if not suite.runs_variant(sac, p)] == [
         "snn-proxy",
         "snn-span0",
+        "snn-spikingcritic",
         "snn-anncritic",
         "snn-span3-centred",
         "snn-span3-centred1",
         "snn-norec",
         "snn-stateless",
     ]
-    # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs
+    # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs, and other families'
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
-    mlp_only += ["snn-anncritic", "snn-span3-centred", "snn-span3-centred1"]
+    mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-span3-centred", "snn-span3-centred1"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
     # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
     assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-qknobs") == [
@@ -176,6 +177,12 @@ def test_variants_change_only_their_knobs():
         "policy:'lab.candidates.AnnCriticSpikingActorCriticPolicy'"
     ]
     assert not suite.runs_variant(suite.TASKS["cartpole-dqn"], "snn-anncritic")
+    # the actor-critic policies' earlier default, the value function spiking too; not the stateful policy's (it spikes)
+    assert suite.policy_params(suite.TASKS["acrobot-a2c"], "snn-spikingcritic") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(spiking_critic=True)",
+    ]
+    assert not suite.runs_variant(suite.TASKS["cartpolenovel-ppo_lstm"], "snn-spikingcritic")
     # A lab candidate: its policy by dotted name, with the variant's knobs
     assert suite.policy_params(suite.TASKS["mountaincar-dqn"], "snn-span3-centred") == [
         "policy:'lab.candidates.CentredSpikingDQNPolicy'",
