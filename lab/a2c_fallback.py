@@ -23,6 +23,7 @@ seeded):
 import argparse
 import glob
 import os
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -32,6 +33,9 @@ from stable_baselines3 import A2C
 import sb3_spiking  # noqa: F401  (registers the spiking policies for loading)
 from sb3_spiking.snn.normalization import RunningNorm
 from sb3_spiking.telemetry.stats import spike_stats, spiking_layers
+
+# The lab candidate's models name their policy class lab.candidates...: the repository root must be importable
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 X_LIMIT, THETA_LIMIT = 2.4, 0.2095  # CartPole-v1's termination bounds (cart position, pole angle in radians)
 
@@ -131,7 +135,7 @@ def main() -> None:
     parser.add_argument("--logs", default="logs/learning_suite", help="the learning suite's log folder")
     parser.add_argument("--task", default="cartpole-a2c")
     parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--policies", nargs="+", default=["snn-spikingcritic", "ann"])
+    parser.add_argument("--policies", nargs="+", default=["snn-spikingcritic", "snn-anncritic", "ann"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--episodes", type=int, default=10, help="greedy episodes per model")
     parser.add_argument("--out", default="lab/a2c_fallback.md", help="output file ('-': print only)")

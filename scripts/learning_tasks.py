@@ -72,6 +72,12 @@ TASKS: dict[str, Task] = {
         "Acrobot-v1", "a2c", -100.0, "gymnasium's reward threshold", 500_000, 10_000, note="no default was chosen on it"
     ),
     "pendulum-ppo": Task("Pendulum-v1", "ppo", -200.0, PENDULUM_THRESHOLD, 100_000, 5_000, note="no default was chosen on it"),
+    "cartpole-trpo": Task(
+        "CartPole-v1", "trpo", 475.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
+    ),
+    "acrobot-trpo": Task(
+        "Acrobot-v1", "trpo", -100.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
+    ),
     # QR-DQN shares the Q-networks' defaults; none was chosen on it
     "cartpole-qrdqn": Task(
         "CartPole-v1", "qrdqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500, note="no default was chosen on it"
@@ -216,13 +222,15 @@ VARIANTS: dict[str, Variant] = {
     ),
     # the actor-critic policies' earlier default: the value function spiking too
     "snn-spikingcritic": Variant(
-        "SNN, spiking value function (the earlier default)", dict(spiking_critic=True), algos={"a2c": "a2c", "ppo": "ppo"}
+        "SNN, spiking value function (the earlier default)",
+        dict(spiking_critic=True),
+        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
     ),
     # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): the lab candidate that
     # became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
     "snn-anncritic": Variant(
         "SNN actor, ANN value function",
-        algos={"a2c": "a2c", "ppo": "ppo"},
+        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
         mlp_only=True,
         policy="lab.candidates.AnnCriticSpikingActorCriticPolicy",
     ),
