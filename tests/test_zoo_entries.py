@@ -16,7 +16,12 @@ from sb3_contrib import RecurrentPPO
 from scripts_loader import load_script
 from torch import nn
 
-from sb3_spiking.policies import SpikingActorCriticPolicy, SpikingRecurrentActorCriticPolicy, SpikingSACPolicy
+from sb3_spiking.policies import (
+    SpikingActorCriticPolicy,
+    SpikingDQNPolicy,
+    SpikingRecurrentActorCriticPolicy,
+    SpikingSACPolicy,
+)
 from sb3_spiking.tuning.entries import fit_entry, spiking_policy_kwargs
 
 
@@ -55,7 +60,14 @@ def test_lstm_layers_go_in_front_of_net_arch(entry, net_arch):
 def test_ann_critics_keep_their_activation_and_other_policies_keep_their_errors():
     entry = dict(activation_fn=nn.ReLU, net_arch=[64])
     assert spiking_policy_kwargs(SpikingSACPolicy, entry) == (entry, [])  # SAC's critics are ANNs
-    assert spiking_policy_kwargs(SpikingActorCriticPolicy, entry)[0] == dict(net_arch=[64])
+    assert spiking_policy_kwargs(SpikingActorCriticPolicy, entry) == (entry, [])  # and so is PPO's value function
+    dropped = "activation_fn=ReLU dropped: the spiking neurons are the activations"
+    for policy in (SpikingSACPolicy, SpikingActorCriticPolicy):  # unless they spike too
+        assert spiking_policy_kwargs(policy, dict(entry, spiking_critic=True)) == (
+            dict(net_arch=[64], spiking_critic=True),
+            [dropped],
+        )
+    assert spiking_policy_kwargs(SpikingDQNPolicy, entry) == (dict(net_arch=[64]), [dropped])
     # LSTM keywords for a stateless policy are left for its own error (which says what it takes instead)
     assert spiking_policy_kwargs(SpikingActorCriticPolicy, dict(lstm_hidden_size=64)) == (dict(lstm_hidden_size=64), [])
     ann = dict(policy="MlpPolicy", policy_kwargs=dict(entry))

@@ -41,6 +41,8 @@ class AnnValueMixin(SpikingActorCriticMixin):
         :class:`~sb3_spiking.policies.base.SpikingPolicyMixin`
     """
 
+    #: ``activation_fn`` is taken, for the ANN value function (not with ``spiking_critic=True``)
+    ann_activation_fn = True
     activation_fn: type[nn.Module]
     optimizer: th.optim.Optimizer
 

@@ -5,8 +5,9 @@ rl-zoo3's tuned entries configure SB3's ANN policies. Naming a spiking policy in
 keeps every hyperparameter of the entry, and of its ``policy_kwargs`` all but those that configure what a spiking
 policy does not have:
 
-- ``activation_fn`` is dropped where the spiking neurons are the activations (every spiking network; the ANN critics
-  of the off-policy algorithms keep it);
+- ``activation_fn`` is dropped where the spiking neurons are the only activations (the Q-networks, and any policy with
+  ``spiking_critic=True``); the ANN critics of the off-policy algorithms and the ANN value functions of the
+  actor-critic ones keep it;
 - for the stateful policies (``SpikingMlpRecurrentPolicy``...) on a ``ppo_lstm`` entry, the LSTM's layers become
   spiking layers of the same width in front of the entry's ``net_arch``, whose memory is their potential and their
   recurrent synapses: ``lstm_hidden_size=64, net_arch=dict(pi=[64], vf=[64])`` becomes
@@ -44,7 +45,8 @@ def spiking_policy_kwargs(policy_class: type, policy_kwargs: dict[str, Any]) -> 
     :return: The keywords for the spiking policy, and one line per change
     """
     kwargs, notes = dict(policy_kwargs), []
-    if "activation_fn" in kwargs and not policy_class.ann_activation_fn:
+    all_spiking = not policy_class.ann_activation_fn or kwargs.get("spiking_critic") is True
+    if "activation_fn" in kwargs and all_spiking:
         notes.append(f"activation_fn={_name(kwargs.pop('activation_fn'))} dropped: the spiking neurons are the activations")
     lstm = {key: kwargs.pop(key) for key in LSTM_KEYWORDS if key in kwargs}
     if lstm and issubclass(policy_class, SpikingRecurrentActorCriticPolicy):
