@@ -4,9 +4,9 @@ Spiking policies for SB3's actor-critic algorithms (A2C, PPO, and sb3-contrib's 
 Each policy is its SB3 counterpart with the actor's ReLU/Tanh layers replaced by spiking neurons and its output
 layer by a non-spiking readout (:class:`~sb3_spiking.snn.readout.NonSpikingReadout`). The value function is SB3's
 own ANN unless ``spiking_critic=True``, as the critics of the off-policy policies are: only the actor acts (and is
-exported), the value function only trains it, and a spiking one held A2C back (the results page's "Variants
-tried"). A forward pass simulates ``T`` steps from rest and keeps no state, so SB3 trains, saves and loads these
-policies like any other.
+exported), the value function only trains it, and a spiking one held A2C back (the learning results' "The
+actor-critic value function"). A forward pass simulates ``T`` steps from rest and keeps no state, so SB3 trains,
+saves and loads these policies like any other.
 """
 
 from typing import Any
@@ -17,7 +17,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_spiking.policies.base import KNOBS_BUFFER, SpikingActorCriticMixin, _knobs_buffer
+from sb3_spiking.policies.base import KNOBS_BUFFER, SpikingActorCriticMixin, knobs_buffer
 from sb3_spiking.snn import SpikingCombinedExtractor, SpikingMlpExtractor, SpikingNatureCNN, ann_mlp, encoder_input
 
 #: The value readout's weight in the state dict of a policy whose value function spikes
@@ -105,7 +105,7 @@ class AnnValueMixin(SpikingActorCriticMixin):
         self.mlp_extractor.latent_dim_vf = extractor.latent_dim_vf
         self.value_net = value_net.to(self.device)
         self.spiking_critic, self.ann_activation_fn = True, False
-        setattr(self, KNOBS_BUFFER, _knobs_buffer(self.resolved_knobs()))
+        setattr(self, KNOBS_BUFFER, knobs_buffer(self.resolved_knobs()))
         self.optimizer = type(self.optimizer)(self.parameters(), **self.optimizer.defaults)
 
 

@@ -92,7 +92,7 @@ def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
         )
 
 
-def _knobs_buffer(knobs: dict[str, Any]) -> th.Tensor:
+def knobs_buffer(knobs: dict[str, Any]) -> th.Tensor:
     """The resolved knobs as the bytes of their JSON (the buffer ``spiking_knobs``)."""
     return th.tensor(list(json.dumps(knobs, sort_keys=True).encode()), dtype=th.uint8)
 
@@ -161,7 +161,7 @@ class SpikingPolicyMixin:
             kwargs["net_arch"] = []
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
         # SB3's Algo.save() keeps the user's policy_kwargs, not the resolved knobs: the state dict records them
-        self.register_buffer(KNOBS_BUFFER, _knobs_buffer(self.resolved_knobs()))  # type: ignore[attr-defined]
+        self.register_buffer(KNOBS_BUFFER, knobs_buffer(self.resolved_knobs()))  # type: ignore[attr-defined]
         # Evaluation mode until an algorithm's train() asks for training mode: a fresh or loaded policy called
         # directly (``model.q_net(obs)``, an export) leaves its statistics as they are
         self.set_training_mode(False)  # type: ignore[attr-defined]
@@ -252,7 +252,7 @@ class SpikingPolicyMixin:
             drawn = {name: saved.get(name, INITIAL_DEFAULTS[name]) for name in INITIALISATION_KNOBS}
             if any(built[name] != value for name, value in drawn.items()):
                 self.spiking = self.spiking.replace(**drawn)
-                setattr(self, KNOBS_BUFFER, _knobs_buffer(self.resolved_knobs()))
+                setattr(self, KNOBS_BUFFER, knobs_buffer(self.resolved_knobs()))
             state_dict[key] = getattr(self, KNOBS_BUFFER)  # they agree (a knob added since takes its default): keep ours
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
 
