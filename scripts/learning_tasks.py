@@ -78,6 +78,18 @@ TASKS: dict[str, Task] = {
     "acrobot-trpo": Task(
         "Acrobot-v1", "trpo", -100.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
     ),
+    "mountaincar-trpo": Task(
+        "MountainCar-v0", "trpo", -110.0, "gymnasium's reward threshold", 100_000, 5_000, note="no default was chosen on it"
+    ),
+    "mountaincarcontinuous-ppo": Task(
+        "MountainCarContinuous-v0",
+        "ppo",
+        90.0,
+        "gymnasium's reward threshold",
+        20_000,
+        1_000,
+        note="no default was chosen on it",
+    ),
     # QR-DQN shares the Q-networks' defaults; none was chosen on it
     "cartpole-qrdqn": Task(
         "CartPole-v1", "qrdqn", 475.0, "gymnasium's reward threshold", 50_000, 2_500, note="no default was chosen on it"
