@@ -314,6 +314,9 @@ class SpikingActorCriticMixin(SpikingPolicyMixin):
         passes see the same statistics and the KL divergence at the current parameters is zero, as its curvature
         needs; A2C and PPO go through ``evaluate_actions``, unchanged.
         """
+        if not (self.training and th.is_grad_enabled()):  # type: ignore[attr-defined]
+            # acting (predict, at every env step): the statistics are only read, so nothing to walk the network for
+            return super().get_distribution(*args, **kwargs)  # type: ignore[misc]
         norms = [module for module in self.modules() if isinstance(module, RunningNorm)]  # type: ignore[attr-defined]
         for norm in norms:
             norm.read_before_update = True
