@@ -17,7 +17,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_spiking.policies.base import KNOBS_BUFFER, SpikingActorCriticMixin, knobs_buffer
+from sb3_spiking.policies.base import KNOBS_BUFFER, SpikingActorCriticMixin, check_spiking_critic, knobs_buffer
 from sb3_spiking.snn import SpikingCombinedExtractor, SpikingMlpExtractor, SpikingNatureCNN, ann_mlp, encoder_input
 
 #: The value readout's weight in the state dict of a policy whose value function spikes
@@ -54,13 +54,7 @@ class AnnValueMixin(SpikingActorCriticMixin):
         spiking_critic: bool = False,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(spiking_critic, bool):
-            raise ValueError(f"spiking_critic must be True or False, got {spiking_critic!r}")
-        if spiking_critic and "activation_fn" in kwargs:
-            raise ValueError(
-                "With spiking_critic=True every hidden layer spikes: drop activation_fn (the neuron is chosen with "
-                "neuron='if', 'lif' or 'plif')"
-            )
+        check_spiking_critic(spiking_critic, kwargs)
         self.spiking_critic = spiking_critic
         self.ann_activation_fn = not spiking_critic
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)

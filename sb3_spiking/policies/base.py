@@ -92,6 +92,23 @@ def check_finite_observation(module: nn.Module, args: tuple[Any, ...]) -> None:
         )
 
 
+def check_spiking_critic(spiking_critic: Any, kwargs: dict[str, Any]) -> None:
+    """
+    Validate ``spiking_critic`` (the critics' or the value function's hidden layers spiking too) against the policy's
+    other keywords: a bool, and no ``activation_fn`` with it, since every hidden layer then spikes.
+
+    :param spiking_critic: The keyword's value
+    :param kwargs: The policy's other keywords
+    """
+    if not isinstance(spiking_critic, bool):
+        raise ValueError(f"spiking_critic must be True or False, got {spiking_critic!r}")
+    if spiking_critic and "activation_fn" in kwargs:
+        raise ValueError(
+            "With spiking_critic=True every hidden layer spikes: drop activation_fn (the neuron is chosen with "
+            "neuron='if', 'lif' or 'plif')"
+        )
+
+
 def knobs_buffer(knobs: dict[str, Any]) -> th.Tensor:
     """The resolved knobs as the bytes of their JSON (the buffer ``spiking_knobs``)."""
     return th.tensor(list(json.dumps(knobs, sort_keys=True).encode()), dtype=th.uint8)

@@ -21,7 +21,7 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_spiking.policies.base import SpikingPolicyMixin
+from sb3_spiking.policies.base import SpikingPolicyMixin, check_spiking_critic
 from sb3_spiking.snn import (
     SpikingCombinedExtractor,
     SpikingConfig,
@@ -119,17 +119,11 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
         spiking_critic: bool = False,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(spiking_critic, bool):
-            raise ValueError(f"spiking_critic must be True or False, got {spiking_critic!r}")
+        check_spiking_critic(spiking_critic, kwargs)
         if spiking_critic and self.critic_class is None:
             raise ValueError(
                 f"{type(self).__name__} has no spiking critic (spiking_critic=True): use spiking_critic=False, "
                 "the algorithm's own critics"
-            )
-        if spiking_critic and "activation_fn" in kwargs:
-            raise ValueError(
-                "With spiking_critic=True every hidden layer spikes: drop activation_fn (the neuron is chosen with "
-                "neuron='if', 'lif' or 'plif')"
             )
         self.spiking_critic = spiking_critic
         extractor_class = kwargs.get("features_extractor_class", self.default_features_extractor_class)
