@@ -1,12 +1,14 @@
 """
-The tasks and policy variants of the learning suite (``scripts/learning_suite.py``): which environment, algorithm,
-threshold and budget each task has, and how each policy of a run is named to rl-zoo3.
+The tasks of the learning suite (``scripts/learning_suite.py``): which environment, algorithm, threshold and budget
+each task has, and how each policy of a run (``ann``, ``snn`` or a variant of :mod:`suite_variants`) is named to rl-zoo3.
 """
 
 import ast
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from suite_variants import COLORS, LABELS, POLICIES, VARIANTS, Variant  # noqa: F401  (the suite's names, from one place)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -156,121 +158,6 @@ TASKS: dict[str, Task] = {
         note=FULL_NOTE,
         snn_kwargs=RECURRENT_SNN_KWARGS,
     ),
-}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A variant of a task's spiking run: more knobs for the spiking policy, or another rl-zoo3 algorithm."""
-
-    label: str
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # merged into the tuned entry's policy_kwargs
-    algos: Optional[dict[str, str]] = None  # task algorithm -> the variant's rl-zoo3 algorithm (None: any, unchanged)
-    mlp_only: bool = False  # only where the spiking policy is SpikingMlpPolicy
-    policy: Optional[str] = None  # the policy instead of the task's spiking one
-    task_conf: bool = False  # the task's tuned file (rl-zoo3's or its own) although the algorithm differs
-
-
-def _lab_dqn_candidate(what: str, policy: str) -> Variant:
-    """A DQN candidate of ``lab/candidates.py`` on the first layer spread over +-3 std (SpikingMlpPolicy's tasks)."""
-    label = f"SNN, thresholds spread over 3 std, {what}"
-    return Variant(label, dict(input_span=3.0), algos={"dqn": "dqn"}, mlp_only=True, policy=f"lab.candidates.{policy}")
-
-
-VARIANTS: dict[str, Variant] = {
-    "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
-    # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
-    "snn-pop-raw": Variant("SNN, population encoder, raw inputs", dict(encoder="population", input_norm=False), mlp_only=True),
-    # the observations as they come, no running standardisation before the first layer
-    "snn-raw": Variant("SNN, raw inputs", dict(input_norm=False), mlp_only=True),
-    "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
-    "snn-t4": Variant("SNN, T=4", dict(T=4)),
-    # the Q-values read from the mean membrane potential over the T steps instead of its maximum
-    "snn-mean": Variant("SNN, mean-mem readout", dict(decoder="mean-mem")),
-    # the standardised observations clipped (SB3's VecNormalize clips at 10), and the soft reset (subtract the threshold)
-    "snn-clip3": Variant("SNN, inputs clipped at 3", dict(input_clip=3.0)),
-    "snn-clip5": Variant("SNN, inputs clipped at 5", dict(input_clip=5.0)),
-    "snn-clip10": Variant("SNN, inputs clipped at 10", dict(input_clip=10.0)),
-    "snn-soft": Variant("SNN, soft reset", dict(reset="soft")),
-    "snn-soft-clip3": Variant("SNN, soft reset, inputs clipped at 3", dict(reset="soft", input_clip=3.0)),
-    # the population's receptive fields over the whole clipped range [-3, 3]
-    "snn-pop-clip3": Variant(
-        "SNN, population encoder, inputs clipped at 3", dict(encoder="population", input_clip=3.0), mlp_only=True
-    ),
-    # the first layer's thresholds spread over +-3 or +-6 standard deviations of the standardised inputs (zero biases put
-    # them all within a quarter of one of the mean)
-    "snn-span3": Variant("SNN, thresholds spread over 3 std", dict(input_span=3.0)),
-    # half the first layer spread over +-3 std, the other half at the mean (fine codes near the mean, distances far out)
-    "snn-span3-half": Variant("SNN, half the thresholds spread over 3 std", dict(input_span=3.0, input_spread=0.5)),
-    # the Q-networks' defaults before Q_NETWORK_KNOBS: every first-layer threshold near the mean, the second layer as drawn
-    "snn-span0": Variant(
-        "SNN, thresholds at the mean (the earlier defaults)",
-        dict(input_span=0.0, centre_second_layer=False),
-        algos={"dqn": "dqn", "qrdqn": "qrdqn"},
-        mlp_only=True,
-    ),
-    # the Q-networks' defaults (Q_NETWORK_KNOBS) on the other families: thresholds spread over +-3 std, second layer centred
-    "snn-qknobs": Variant(
-        "SNN, the Q-networks' first two layers",
-        dict(input_span=3.0, centre_second_layer=True),
-        algos={"a2c": "a2c", "ppo": "ppo", "sac": "sac", "td3": "td3"},
-        mlp_only=True,
-    ),
-    # the actor-critic policies' earlier default: the value function spiking too
-    "snn-spikingcritic": Variant(
-        "SNN, spiking value function (the earlier default)",
-        dict(spiking_critic=True),
-        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
-    ),
-    # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): the lab candidate that
-    # became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
-    "snn-anncritic": Variant(
-        "SNN actor, ANN value function",
-        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
-        mlp_only=True,
-        policy="lab.candidates.AnnCriticSpikingActorCriticPolicy",
-    ),
-    "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
-    # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
-    "snn-plif": Variant("SNN, PLIF neurons (learned tau)", dict(neuron="plif")),
-    # the first layer graded: thresholds spread over +-2 std, each neuron's rate climbing over about one std past its
-    # threshold (input_gain=1) instead of a quarter of one (ramps that tile the standardised range, as ReLUs do)
-    "snn-graded": Variant("SNN, graded first layer (span 2, gain 1)", dict(input_span=2.0, input_gain=1.0)),
-    # thresholds spread over +-3 std, the second layer's biases cancelling the current of the first layer's expected rates
-    # (to 0, or to the threshold): candidates of the lab, lab/candidates.py, DQN only
-    "snn-span3-centred": _lab_dqn_candidate("second layer centred", "CentredSpikingDQNPolicy"),
-    "snn-span3-centred1": _lab_dqn_candidate("second layer centred at the threshold", "ThresholdCentredSpikingDQNPolicy"),
-    # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
-    # the only stateful policy)
-    "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),
-    # the stateless spiking policy (T=8 from rest at every observation) under PPO, with the RecurrentPPO task's tuned entry
-    "snn-stateless": Variant("SNN, stateless (PPO)", algos={"ppo_lstm": "ppo"}, policy="SpikingMlpPolicy", task_conf=True),
-}
-POLICIES = ("ann", "snn", *VARIANTS)
-LABELS = {"ann": "ANN", "snn": "SNN", **{name: variant.label for name, variant in VARIANTS.items()}}
-COLORS = {
-    "ann": "tab:blue",
-    "snn": "tab:orange",
-    "snn-pop": "tab:green",
-    "snn-pop-raw": "tab:olive",
-    "snn-raw": "tab:brown",
-    "snn-proxy": "tab:red",
-    "snn-t4": "tab:purple",
-    "snn-mean": "tab:pink",
-    "snn-clip3": "tab:cyan",
-    "snn-clip5": "tab:gray",
-    "snn-clip10": "darkgreen",
-    "snn-soft": "gold",
-    "snn-soft-clip3": "navy",
-    "snn-pop-clip3": "lime",
-    "snn-stateless": "silver",
-    "snn-norec": "peru",
-    "snn-span3": "crimson",
-    "snn-span0": "slategray",
-    "snn-span3-half": "orchid",
-    "snn-span6": "teal",
-    "snn-qknobs": "darkorange",
-    "snn-plif": "mediumpurple",
 }
 
 
