@@ -84,6 +84,13 @@ VARIANTS: dict[str, Variant] = {
     # Adam and RMSprop) changes them more, as it does an ANN's
     "snn-vth025": Variant("SNN, v_threshold=0.25", dict(v_threshold=0.25)),
     "snn-vth01": Variant("SNN, v_threshold=0.1", dict(v_threshold=0.1)),
+    # the ANN value function on the observations standardised as the actor's first layer reads them (a lab candidate)
+    "snn-normcritic": Variant(
+        "SNN actor, ANN value function on standardised observations",
+        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
+        mlp_only=True,
+        policy="lab.candidates.NormCriticSpikingActorCriticPolicy",
+    ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
     "snn-plif": Variant("SNN, PLIF neurons (learned tau)", dict(neuron="plif")),
@@ -127,4 +134,5 @@ COLORS = {
     "snn-plif": "mediumpurple",
     "snn-vth025": "firebrick",
     "snn-vth01": "darkkhaki",
+    "snn-normcritic": "darkcyan",
 }
