@@ -11,7 +11,7 @@ from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3 import A2C, DQN
 from torch import nn
 
-from sb3_spiking.snn import SpikingConfig, spiking_mlp
+from sb3_spiking.snn import RunningNorm, SpikingConfig, spiking_mlp
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +97,26 @@ def test_the_ann_critic_candidate(candidates, tmp_path):
     th.testing.assert_close(loaded.policy.predict_values(obs), policy.predict_values(obs))
 
 
-def test_the_default_builds_the_ann_critic_candidate(candidates):
-    # the suite's snn-anncritic runs are runs of today's actor-critic default: the same parameters from the same seed
-    policies = (candidates.AnnCriticSpikingActorCriticPolicy, "SpikingMlpPolicy")
-    # and they train the same (each trained before the next is built: the seed sets torch's global stream)
+def test_the_default_builds_the_ann_critic_candidates(candidates):
+    # the same parameters from the same seed: the ANN value function on raw observations (the suite's snn-anncritic,
+    # the default before its value function standardised them) and on standardised ones (snn-normcritic, today's)
+    built = (candidates.AnnCriticSpikingActorCriticPolicy, candidates.NormCriticSpikingActorCriticPolicy, "SpikingMlpPolicy")
+    raw, standardised, default = (A2C(policy, "CartPole-v1", seed=0).policy for policy in built)
+    for policy in (raw, standardised):
+        for (name, param), expected in zip(default.named_parameters(), policy.parameters()):
+            th.testing.assert_close(param, expected, rtol=0, atol=0, msg=name)
+    assert not any(isinstance(module, RunningNorm) for module in raw.mlp_extractor.value_net)
+    assert [type(module) for module in standardised.mlp_extractor.value_net] == [
+        type(module) for module in default.mlp_extractor.value_net
+    ]
+    # the suite's snn-normcritic runs are runs of today's default: they train the same (each trained before the next
+    # is built: the seed sets torch's global stream)
+    policies = (candidates.NormCriticSpikingActorCriticPolicy, "SpikingMlpPolicy")
     models = [A2C(policy, "CartPole-v1", seed=0).learn(200) for policy in policies]
     got, want = list(models[1].policy.named_parameters()), list(models[0].policy.named_parameters())
     assert len(got) == len(want) == 12
     for (name, param), (_, expected) in zip(got, want):
         th.testing.assert_close(param, expected, rtol=0, atol=0, msg=name)
+    norms = [model.policy.mlp_extractor.value_net[1] for model in models]
+    for name in ("running_mean", "running_var", "running_count"):
+        th.testing.assert_close(getattr(norms[1], name), getattr(norms[0], name))

@@ -48,7 +48,9 @@ def test_where_the_policies_normalise():
     assert len(norms(dqn.policy.q_net)) == 1 and len(norms(dqn.policy.q_net_target)) == 1
     ppo = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=dict(net_arch=[16]))
     assert isinstance(ppo.policy.mlp_extractor.policy_net[0], RunningNorm)
-    assert not norms(ppo.policy.mlp_extractor.value_net)  # SB3's ANN value function reads the observations as they are
+    # the ANN value function reads the observations as the actor's first layer does: standardised, by its own statistics
+    value_norms = norms(ppo.policy.mlp_extractor.value_net)
+    assert len(value_norms) == 1 and value_norms[0] is not ppo.policy.mlp_extractor.policy_net[0]
     kwargs = dict(net_arch=[16], spiking_critic=True)
     ppo = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=16, policy_kwargs=kwargs)
     assert [type(net[0]) for net in (ppo.policy.mlp_extractor.policy_net, ppo.policy.mlp_extractor.value_net)] == [

@@ -15,7 +15,8 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from torch import nn
 
 import sb3_spiking  # noqa: F401  (the Spiking*Policy names)
-from sb3_spiking.snn import NonSpikingReadout, SpikeRates
+from sb3_spiking.policies.actor_critic import RAW_VALUE_KEY
+from sb3_spiking.snn import NonSpikingReadout, RunningNorm, SpikeRates
 
 SAVED_PPO = Path(__file__).parent / "data" / "saved_0.2.0" / "ppo-mlp.zip"  # a spiking value function, no knob record of it
 
@@ -28,17 +29,65 @@ def test_the_default_value_function_is_sb3s_ann():
     policy = PPO("SpikingMlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0).policy
     assert spiking(policy.mlp_extractor.policy_net) and isinstance(policy.action_net, NonSpikingReadout)
     value = policy.mlp_extractor.value_net
-    assert [type(m) for m in value] == [SpikeRates, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
+    assert [type(m) for m in value] == [SpikeRates, RunningNorm, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
     assert type(policy.value_net) is nn.Linear and policy.resolved_knobs()["spiking_critic"] is False
     # SB3's orthogonal initialisation (gain sqrt(2)), not the spiking layers' threshold-scaled normal one
-    weight = value[3].weight.detach()
+    weight = value[4].weight.detach()
     th.testing.assert_close(weight @ weight.T, 2.0 * th.eye(64), atol=1e-4, rtol=0)
-    assert th.all(value[3].bias == 0)
+    assert th.all(value[4].bias == 0)
     # activation_fn applies to the value function only
     policy = A2C("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(activation_fn=nn.ReLU, net_arch=[8])).policy
-    assert [type(m) for m in policy.mlp_extractor.value_net] == [SpikeRates, nn.Linear, nn.ReLU]
+    assert [type(m) for m in policy.mlp_extractor.value_net] == [SpikeRates, RunningNorm, nn.Linear, nn.ReLU]
     assert not any(isinstance(m, nn.ReLU) for m in policy.mlp_extractor.policy_net)
     assert policy._get_constructor_parameters()["activation_fn"] is nn.ReLU
+
+
+def test_the_value_function_reads_the_observations_as_the_actor_does():
+    model = A2C("SpikingMlpPolicy", "CartPole-v1", n_steps=8, seed=0)
+    policy = model.policy
+    actor_norm, value_norm = policy.mlp_extractor.policy_net[0], policy.mlp_extractor.value_net[1]
+    assert isinstance(actor_norm, RunningNorm) and isinstance(value_norm, RunningNorm) and value_norm is not actor_norm
+    model.learn(64)
+    # both saw the same training batches: the same statistics, and the value of a state is the ANN's of its standardised
+    assert value_norm.running_count == actor_norm.running_count == 64
+    for name in ("running_mean", "running_var"):
+        th.testing.assert_close(getattr(value_norm, name), getattr(actor_norm, name))
+    obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(5)]))
+    with th.no_grad():
+        standardised = (obs - actor_norm.running_mean) / th.sqrt(actor_norm.running_var + actor_norm.eps)
+        th.testing.assert_close(policy.predict_values(obs), policy.value_net(policy.mlp_extractor.value_net[2:](standardised)))
+    # the actor's clip applies to it too; raw observations for the actor (input_norm=False): raw for the value function
+    clipped = A2C("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_clip=2.0)).policy
+    assert clipped.mlp_extractor.value_net[1].clip == 2.0
+    raw = A2C("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(input_norm=False)).policy
+    assert [type(m) for m in raw.mlp_extractor.value_net] == [SpikeRates, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
+
+
+def test_a_model_saved_with_an_unstandardised_value_function_loads_as_it_was(tmp_path):
+    # the layout of the ANN value function before it standardised the observations: no RunningNorm
+    model = PPO("SpikingMlpPolicy", ENVS["box"](), n_steps=16, batch_size=16, n_epochs=1, seed=0)
+    value_net = model.policy.mlp_extractor.value_net
+    model.policy.mlp_extractor.value_net = nn.Sequential(value_net[0], *value_net[2:])
+    model.learn(32)
+    model.save(tmp_path / "raw.zip")
+    _, params, _ = load_from_zip_file(tmp_path / "raw.zip")
+    assert RAW_VALUE_KEY in params["policy"]
+    loaded = PPO.load(tmp_path / "raw.zip", env=ENVS["box"]())
+    assert [type(m) for m in loaded.policy.mlp_extractor.value_net] == [SpikeRates, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
+    obs = model.policy.obs_to_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))[0]
+    with th.no_grad():
+        th.testing.assert_close(loaded.policy.predict_values(obs), model.policy.predict_values(obs))
+    in_optimizer = [p for group in loaded.policy.optimizer.param_groups for p in group["params"]]
+    assert [id(p) for p in in_optimizer] == [id(p) for p in loaded.policy.parameters()]
+    loaded.learn(32)
+    # a state dict that does not fit leaves the standardised value function as it was
+    fresh = PPO("SpikingMlpPolicy", ENVS["box"](), seed=0).policy
+    value_net = fresh.mlp_extractor.value_net
+    state = dict(params["policy"])
+    state[RAW_VALUE_KEY] = state[RAW_VALUE_KEY][:1]
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        fresh.load_state_dict(state)
+    assert fresh.mlp_extractor.value_net is value_net and isinstance(value_net[1], RunningNorm)
 
 
 def test_a_spiking_value_function_on_request():

@@ -18,10 +18,20 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_spiking.policies.base import KNOBS_BUFFER, SpikingActorCriticMixin, check_spiking_critic, knobs_buffer
-from sb3_spiking.snn import SpikingCombinedExtractor, SpikingMlpExtractor, SpikingNatureCNN, ann_mlp, encoder_input
+from sb3_spiking.snn import (
+    RunningNorm,
+    SpikingCombinedExtractor,
+    SpikingMlpExtractor,
+    SpikingNatureCNN,
+    ann_mlp,
+    encoder_input,
+)
 
 #: The value readout's weight in the state dict of a policy whose value function spikes
 SPIKING_VALUE_KEY = "value_net.linear.weight"
+#: The first layer's weight in the state dict of an ANN value function that reads the observations unstandardised
+#: (where a standardisation is this module, the first layer is the next)
+RAW_VALUE_KEY = "mlp_extractor.value_net.1.weight"
 
 
 class AnnValueMixin(SpikingActorCriticMixin):
@@ -29,11 +39,15 @@ class AnnValueMixin(SpikingActorCriticMixin):
     ``spiking_critic`` for the actor-critic policies of A2C, PPO, TRPO and MaskablePPO: the actor spikes; the value
     function is the ANN branch that SB3's ``MlpExtractor`` builds (``activation_fn`` applies to it only, ``Tanh``
     by default, orthogonal initialisation with ``ortho_init``), reading the same features as the actor (their firing
-    rates where the features extractor spikes), unless ``spiking_critic``.
+    rates where the features extractor spikes) as the actor's first layer reads them: standardised by its own
+    :class:`~sb3_spiking.snn.RunningNorm` (the same ``input_clip``) where the actor standardises them
+    (``input_norm``, vector observations), unless ``spiking_critic``.
 
     A model saved before this knob existed has a spiking value function, and SB3 saves the ``policy_kwargs`` it was
     given, without the knob: loading such a model (or one saved again since) builds a spiking value function (and
-    the optimizer again) before its parameters are copied, so it loads and acts as it was trained.
+    the optimizer again) before its parameters are copied, so it loads and acts as it was trained. A model whose ANN
+    value function read the observations unstandardised (saved before it standardised them) loads into one without
+    the standardisation.
 
     :param spiking_critic: Whether the value function is spiking too (spiking hidden layers, a non-spiking readout);
         then ``activation_fn`` is not taken
@@ -65,7 +79,10 @@ class AnnValueMixin(SpikingActorCriticMixin):
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()
         if not self.spiking_critic:
-            value_net, latent_dim = ann_mlp(self.features_dim, self._vf_arch(), self.activation_fn)
+            encoded = encoder_input(self.observation_space, self.features_extractor)  # type: ignore[attr-defined]
+            standardised = self.spiking.input_norm and encoded["raw_input"]  # as the actor's first layer reads them
+            norm = RunningNorm(self.features_dim, clip=self.spiking.input_clip) if standardised else None
+            value_net, latent_dim = ann_mlp(self.features_dim, self._vf_arch(), self.activation_fn, norm)
             self.mlp_extractor.value_net = value_net.to(self.device)
             self.mlp_extractor.latent_dim_vf = latent_dim
 
@@ -75,8 +92,10 @@ class AnnValueMixin(SpikingActorCriticMixin):
         spikes, loaded into an ANN one, first gets a spiking value function built to load into (if the load fails,
         the policy is left as it was).
         """
-        if self.spiking_critic or SPIKING_VALUE_KEY not in state_dict:
+        if self.spiking_critic:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if SPIKING_VALUE_KEY not in state_dict:
+            return self._load_ann_value(state_dict, strict=strict, assign=assign)
         before = (self.mlp_extractor.value_net, self.mlp_extractor.latent_dim_vf, self.value_net, self.optimizer)
         knobs = getattr(self, KNOBS_BUFFER)
         try:
@@ -86,6 +105,20 @@ class AnnValueMixin(SpikingActorCriticMixin):
             self.mlp_extractor.value_net, self.mlp_extractor.latent_dim_vf, self.value_net, self.optimizer = before
             self.spiking_critic, self.ann_activation_fn = False, True
             setattr(self, KNOBS_BUFFER, knobs)
+            raise
+
+    def _load_ann_value(self, state_dict: Any, strict: bool, assign: bool) -> Any:
+        """Into the ANN value function; one saved without the standardisation loads into one without it."""
+        value_net = self.mlp_extractor.value_net
+        norms = [module for module in value_net if isinstance(module, RunningNorm)]
+        if not (norms and RAW_VALUE_KEY in state_dict):
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        # The same layers without the standardisation (which has no parameters: the optimizer's stay as they are)
+        self.mlp_extractor.value_net = nn.Sequential(*(module for module in value_net if module is not norms[0]))
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except Exception:
+            self.mlp_extractor.value_net = value_net
             raise
 
     def _build_spiking_value(self) -> None:

@@ -51,7 +51,9 @@ class SpikeRates(nn.Module):
         return x.mean(dim=0) if x.dim() == 3 else x
 
 
-def ann_mlp(input_dim: int, net_arch: list[int], activation_fn: type[nn.Module]) -> tuple[nn.Sequential, int]:
+def ann_mlp(
+    input_dim: int, net_arch: list[int], activation_fn: type[nn.Module], input_norm: Optional[RunningNorm] = None
+) -> tuple[nn.Sequential, int]:
     """
     The ANN branch that SB3's ``MlpExtractor`` builds (``Linear`` then ``activation_fn`` per hidden layer), reading
     static features or the rates of a spike train (:class:`SpikeRates`).
@@ -59,9 +61,10 @@ def ann_mlp(input_dim: int, net_arch: list[int], activation_fn: type[nn.Module])
     :param input_dim: Dimension of the features
     :param net_arch: Hidden sizes
     :param activation_fn: Activation after each hidden layer
+    :param input_norm: A standardisation of the features before the first layer (None: the features as they come)
     :return: The branch and the size of its output
     """
-    modules: list[nn.Module] = [SpikeRates()]
+    modules: list[nn.Module] = [SpikeRates()] + ([] if input_norm is None else [input_norm])
     for size in net_arch:
         modules += [nn.Linear(input_dim, size), activation_fn()]
         input_dim = size
