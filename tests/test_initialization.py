@@ -79,16 +79,19 @@ def test_spread_thresholds_code_the_distance_from_the_mean():
 @pytest.mark.parametrize("algo, env", [(DQN, "CartPole-v1"), (PPO, "CartPole-v1"), (SAC, "Pendulum-v1")])
 def test_policies_spread_their_first_layers(algo, env):
     """Every family: the first layer behind the standardisation starts spread (PPO's ``ortho_init`` re-initialisation
-    included), and the knob is saved with the model."""
+    included), and the knob is saved with the model. The ANN value function's own standardisation feeds an ANN layer,
+    which keeps SB3's initialisation."""
     th.manual_seed(0)
     model = algo("SpikingMlpPolicy", env, policy_kwargs=dict(input_span=2.0, input_spread=0.5))
+    ann_value = getattr(getattr(model.policy, "mlp_extractor", None), "value_net", None)
     spread = [
         crossings(layer)
         for sequence in model.policy.modules()
-        if isinstance(sequence, nn.Sequential)
+        if isinstance(sequence, nn.Sequential) and sequence is not ann_value
         for previous, layer in zip(sequence, list(sequence)[1:])
         if isinstance(previous, RunningNorm)
     ]
+    assert len(spread) == (2 if algo is DQN else 1)  # DQN: the online network and its target
     halves = [c[: len(c) // 2] for c in spread]  # the spread half (the other keeps zero biases)
     assert spread and all(float(c.abs().max()) <= 2.0 and float(c.std()) > 0.5 for c in halves)
     knobs = model.policy.resolved_knobs()

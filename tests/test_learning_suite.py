@@ -151,6 +151,7 @@ def test_variants_change_only_their_knobs():
         "snn-span0",
         "snn-spikingcritic",
         "snn-anncritic",
+        "snn-normcritic",
         "snn-span3-centred",
         "snn-span3-centred1",
         "snn-norec",
@@ -158,7 +159,7 @@ def test_variants_change_only_their_knobs():
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs, and other families'
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
-    mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-span3-centred", "snn-span3-centred1"]
+    mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-normcritic", "snn-span3-centred", "snn-span3-centred1"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
     # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
     assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-qknobs") == [
@@ -177,6 +178,16 @@ def test_variants_change_only_their_knobs():
         "policy:'lab.candidates.AnnCriticSpikingActorCriticPolicy'"
     ]
     assert not suite.runs_variant(suite.TASKS["cartpole-dqn"], "snn-anncritic")
+    assert suite.policy_params(suite.TASKS["pendulum-ppo"], "snn-normcritic") == [
+        "policy:'lab.candidates.NormCriticSpikingActorCriticPolicy'"
+    ]
+    assert not suite.runs_variant(suite.TASKS["pendulum-sac"], "snn-normcritic")
+    # a lower threshold, on every family
+    assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-vth01") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(v_threshold=0.1)",
+    ]
+    assert suite.runs_variant(breakout, "snn-vth025")
     # the actor-critic policies' earlier default, the value function spiking too; not the stateful policy's (it spikes)
     assert suite.policy_params(suite.TASKS["acrobot-a2c"], "snn-spikingcritic") == [
         "policy:'SpikingMlpPolicy'",

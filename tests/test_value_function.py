@@ -15,7 +15,6 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from torch import nn
 
 import sb3_spiking  # noqa: F401  (the Spiking*Policy names)
-from sb3_spiking.policies.actor_critic import RAW_VALUE_KEY
 from sb3_spiking.snn import NonSpikingReadout, RunningNorm, SpikeRates
 
 SAVED_PPO = Path(__file__).parent / "data" / "saved_0.2.0" / "ppo-mlp.zip"  # a spiking value function, no knob record of it
@@ -63,15 +62,20 @@ def test_the_value_function_reads_the_observations_as_the_actor_does():
     assert [type(m) for m in raw.mlp_extractor.value_net] == [SpikeRates, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
 
 
-def test_a_model_saved_with_an_unstandardised_value_function_loads_as_it_was(tmp_path):
-    # the layout of the ANN value function before it standardised the observations: no RunningNorm
-    model = PPO("SpikingMlpPolicy", ENVS["box"](), n_steps=16, batch_size=16, n_epochs=1, seed=0)
+def unstandardised(model):
+    """The layout of the ANN value function before it standardised the observations: no RunningNorm."""
     value_net = model.policy.mlp_extractor.value_net
+    assert isinstance(value_net[1], RunningNorm)
     model.policy.mlp_extractor.value_net = nn.Sequential(value_net[0], *value_net[2:])
+    return model
+
+
+def test_a_model_saved_with_an_unstandardised_value_function_loads_as_it_was(tmp_path):
+    model = unstandardised(PPO("SpikingMlpPolicy", ENVS["box"](), n_steps=16, batch_size=16, n_epochs=1, seed=0))
     model.learn(32)
     model.save(tmp_path / "raw.zip")
     _, params, _ = load_from_zip_file(tmp_path / "raw.zip")
-    assert RAW_VALUE_KEY in params["policy"]
+    assert not any("running" in key for key in params["policy"] if key.startswith("mlp_extractor.value_net"))
     loaded = PPO.load(tmp_path / "raw.zip", env=ENVS["box"]())
     assert [type(m) for m in loaded.policy.mlp_extractor.value_net] == [SpikeRates, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh]
     obs = model.policy.obs_to_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))[0]
@@ -84,10 +88,20 @@ def test_a_model_saved_with_an_unstandardised_value_function_loads_as_it_was(tmp
     fresh = PPO("SpikingMlpPolicy", ENVS["box"](), seed=0).policy
     value_net = fresh.mlp_extractor.value_net
     state = dict(params["policy"])
-    state[RAW_VALUE_KEY] = state[RAW_VALUE_KEY][:1]
+    key = "mlp_extractor.value_net.1.weight"
+    state[key] = state[key][:1]
     with pytest.raises(RuntimeError, match="size mismatch"):
         fresh.load_state_dict(state)
     assert fresh.mlp_extractor.value_net is value_net and isinstance(value_net[1], RunningNorm)
+    # no hidden value layer (net_arch's vf=[]): the saved value function has no entry before the readout
+    kwargs = dict(net_arch=dict(pi=[8], vf=[]))
+    model = unstandardised(A2C("SpikingMlpPolicy", "CartPole-v1", n_steps=8, policy_kwargs=kwargs, seed=0)).learn(16)
+    model.save(tmp_path / "linear.zip")
+    loaded = A2C.load(tmp_path / "linear.zip")
+    assert [type(m) for m in loaded.policy.mlp_extractor.value_net] == [SpikeRates]
+    obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))
+    with th.no_grad():
+        th.testing.assert_close(loaded.policy.predict_values(obs), model.policy.predict_values(obs))
 
 
 def test_a_spiking_value_function_on_request():

@@ -29,9 +29,6 @@ from sb3_spiking.snn import (
 
 #: The value readout's weight in the state dict of a policy whose value function spikes
 SPIKING_VALUE_KEY = "value_net.linear.weight"
-#: The first layer's weight in the state dict of an ANN value function that reads the observations unstandardised
-#: (where a standardisation is this module, the first layer is the next)
-RAW_VALUE_KEY = "mlp_extractor.value_net.1.weight"
 
 
 class AnnValueMixin(SpikingActorCriticMixin):
@@ -110,11 +107,11 @@ class AnnValueMixin(SpikingActorCriticMixin):
     def _load_ann_value(self, state_dict: Any, strict: bool, assign: bool) -> Any:
         """Into the ANN value function; one saved without the standardisation loads into one without it."""
         value_net = self.mlp_extractor.value_net
-        norms = [module for module in value_net if isinstance(module, RunningNorm)]
-        if not (norms and RAW_VALUE_KEY in state_dict):
+        index = next((index for index, module in enumerate(value_net) if isinstance(module, RunningNorm)), None)
+        if index is None or f"mlp_extractor.value_net.{index}.running_mean" in state_dict:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
-        # The same layers without the standardisation (which has no parameters: the optimizer's stay as they are)
-        self.mlp_extractor.value_net = nn.Sequential(*(module for module in value_net if module is not norms[0]))
+        # Saved without it: the same layers without the standardisation (no parameters: the optimizer's stay as they are)
+        self.mlp_extractor.value_net = nn.Sequential(*value_net[:index], *value_net[index + 1 :])
         try:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
         except Exception:
