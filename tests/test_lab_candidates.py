@@ -103,6 +103,7 @@ def test_the_default_builds_the_ann_critic_candidates(candidates):
     built = (candidates.AnnCriticSpikingActorCriticPolicy, candidates.NormCriticSpikingActorCriticPolicy, "SpikingMlpPolicy")
     raw, standardised, default = (A2C(policy, "CartPole-v1", seed=0).policy for policy in built)
     for policy in (raw, standardised):
+        assert len(list(policy.parameters())) == len(list(default.parameters())) == 12
         for (name, param), expected in zip(default.named_parameters(), policy.parameters()):
             th.testing.assert_close(param, expected, rtol=0, atol=0, msg=name)
     assert not any(isinstance(module, RunningNorm) for module in raw.mlp_extractor.value_net)
