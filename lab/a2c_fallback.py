@@ -28,6 +28,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import torch as th
+from lab_report import write_report
 from stable_baselines3 import A2C
 
 import sb3_spiking  # noqa: F401  (registers the spiking policies for loading)
@@ -152,10 +153,7 @@ def main() -> None:
         for seed in args.seeds:
             lines += compare(args, policy, seed)
     text = "\n".join(lines)
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import torch as th
+from lab_report import write_report
 from stable_baselines3 import A2C
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -94,10 +95,7 @@ def main() -> None:
         for label, policy in POLICIES.items():
             lines += report(label, policy, seed, args.steps, args.episodes)
     text = "\n".join(lines)
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 import rl_zoo3
 import torch as th
 import yaml
+from lab_report import write_report
 
 import sb3_spiking
 from sb3_spiking.telemetry import random_play
@@ -64,9 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     command = "python lab/continuous_init_rates.py" + ("" if args.env == "Pendulum-v1" else f" --env {args.env}")
     text = init_rates(args.env, args.algos, args.n_obs, command)
-    print(text)
-    if args.out != "-":
-        Path(args.out).write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 import torch as th
+from lab_report import write_report
 from stable_baselines3 import PPO
 
 from sb3_spiking import spike_stats
@@ -68,10 +69,7 @@ def main(argv: Optional[list[str]] = None) -> str:
             totals.append(rates["all"])
         summary.append(f"| {label} | {np.mean(totals):.3f} | {min(totals):.3f} | {max(totals):.3f} |")
     text = "\n".join(lines + summary) + "\n"
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
     return text
 
 

@@ -25,6 +25,7 @@ from typing import Optional
 import gymnasium as gym
 import numpy as np
 import torch as th
+from lab_report import write_report
 from spikingjelly.activation_based import neuron as sj_neuron
 from stable_baselines3 import DQN
 
@@ -104,9 +105,7 @@ def main(argv: Optional[list[str]] = None) -> str:
                 lines.append(f"| {name} | {layer} | {rate:.2f} | {silent:.2f} | {saturated:.2f} | {constant:.2f} |")
         lines.append("")
     text = "\n".join(lines)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out, show=False)
     return text
 
 

@@ -19,6 +19,7 @@ import sys
 from typing import Optional
 
 import numpy as np
+from lab_report import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "lab", "results", "learning")
@@ -67,9 +68,7 @@ def main(argv: Optional[list[str]] = None) -> str:
             f"| {np.mean(list(final.values())):.1f} |"
         )
     text = "\n".join(lines) + "\n"
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out, show=False)
     return text
 
 

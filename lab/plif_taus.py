@@ -11,6 +11,7 @@ import argparse
 import glob
 import os
 
+from lab_report import write_report
 from rl_zoo3 import ALGOS
 from spikingjelly.activation_based import neuron as sj_neuron
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -53,10 +54,7 @@ def main() -> None:
             model = ALGOS[algo].load(sorted(paths)[-1], device="cpu")
             lines.append(f"| {task} | {seed} | {', '.join(learned_taus(model))} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

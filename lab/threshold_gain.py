@@ -14,6 +14,7 @@ layer it is the original one scaled by ``1 / theta`` and with its width scaled b
 import argparse
 
 import torch as th
+from lab_report import write_report
 
 from sb3_spiking.snn import SpikingConfig
 
@@ -54,10 +55,7 @@ def main() -> None:
                 ratio = float(grad_1.norm() / theta / grad.norm())  # d/dx of f(x / theta) = f'(x / theta) / theta
                 lines.append(f"| {neuron} | {reset} | {theta:g} | {differ} | {ratio:.3f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

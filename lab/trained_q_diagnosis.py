@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch as th
+from lab_report import write_report
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the spiking policies for loading)
@@ -177,10 +178,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     if missing:
         lines += ["", f"Not found (not run): {', '.join(missing)}."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out != "-":
-        with open(args.out, "w") as file:
-            file.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,15 @@ def _lab_dqn_candidate(what: str, policy: str) -> Variant:
     return Variant(label, dict(input_span=3.0), algos={"dqn": "dqn"}, mlp_only=True, policy=f"lab.candidates.{policy}")
 
 
+#: The actor-critic algorithms, each under its own name (a variant of their value function)
+ACTOR_CRITIC = {"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"}
+
+
+def _lab_value_candidate(label: str, policy: str) -> Variant:
+    """An actor-critic candidate of ``lab/candidates.py`` for the value function (SpikingMlpPolicy's tasks)."""
+    return Variant(label, algos=ACTOR_CRITIC, mlp_only=True, policy=f"lab.candidates.{policy}")
+
+
 VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
     # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
@@ -69,27 +78,20 @@ VARIANTS: dict[str, Variant] = {
     "snn-spikingcritic": Variant(
         "SNN, spiking value function (the earlier default)",
         dict(spiking_critic=True),
-        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
+        algos=ACTOR_CRITIC,
     ),
-    # the actor spiking, the value function SB3's ANN (the off-policy policies' arrangement): the lab candidate that
-    # became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
-    "snn-anncritic": Variant(
-        "SNN actor, ANN value function",
-        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
-        mlp_only=True,
-        policy="lab.candidates.AnnCriticSpikingActorCriticPolicy",
-    ),
+    # the actor spiking, the value function SB3's ANN on the raw observations (the off-policy policies' arrangement): the
+    # actor-critic default before its value function standardised them (the same networks from the same seed)
+    "snn-anncritic": _lab_value_candidate("SNN actor, ANN value function", "AnnCriticSpikingActorCriticPolicy"),
     # a lower firing threshold: the same network at initialisation (the weights are drawn on the threshold's scale, the
     # spikes are the same), smaller weights, so that each optimizer step (about the learning rate per weight under
     # Adam and RMSprop) changes them more, as it does an ANN's
     "snn-vth025": Variant("SNN, v_threshold=0.25", dict(v_threshold=0.25)),
     "snn-vth01": Variant("SNN, v_threshold=0.1", dict(v_threshold=0.1)),
-    # the ANN value function on the observations standardised as the actor's first layer reads them (a lab candidate)
-    "snn-normcritic": Variant(
-        "SNN actor, ANN value function on standardised observations",
-        algos={"a2c": "a2c", "ppo": "ppo", "trpo": "trpo"},
-        mlp_only=True,
-        policy="lab.candidates.NormCriticSpikingActorCriticPolicy",
+    # the ANN value function on the observations standardised as the actor's first layer reads them: the lab candidate
+    # that became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
+    "snn-normcritic": _lab_value_candidate(
+        "SNN actor, ANN value function on standardised observations", "NormCriticSpikingActorCriticPolicy"
     ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
