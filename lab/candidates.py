@@ -19,17 +19,26 @@ off-policy policies keep ANN critics, for A2C's fall-back on CartPole (``lab/a2c
 standardised, as the spiking actor's first layer reads them, instead of raw: on CartPole A2C the spiking actor spent
 about 100k steps with the cart running off the track before it learned to hold it, behind a value function on the raw
 observations (whose angle varies on a scale of 0.04 rad). It is now the package's default.
+
+``NormCriticSpikingSACPolicy``, ``NormCriticSpikingTD3Policy``: the same for the off-policy policies, whose ANN
+critics read the raw observations while the spiking actor reads them standardised.
 """
 
 from functools import partial
+from typing import Optional
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_spiking.policies.actor_critic import SpikingActorCriticPolicy
 from sb3_spiking.policies.dqn import SpikingDQNPolicy, SpikingQNetwork
+from sb3_spiking.policies.sac import SpikingSACPolicy
+from sb3_spiking.policies.td3 import SpikingTD3Policy
 from sb3_spiking.snn import RunningNorm
 from sb3_spiking.snn.initialization import centre_second_layer_ as centre_at_threshold_
 
@@ -120,3 +129,38 @@ class NormCriticSpikingActorCriticPolicy(SpikingActorCriticPolicy):
             value = list(self.mlp_extractor.value_net)
             norm = RunningNorm(self.features_dim, clip=self.spiking.input_clip).to(self.device)
             self.mlp_extractor.value_net = nn.Sequential(value[0], norm, *value[1:])
+
+
+class StandardisedFlattenExtractor(BaseFeaturesExtractor):
+    """SB3's ``FlattenExtractor`` followed by a :class:`~sb3_spiking.snn.RunningNorm` (``clip`` its bound)."""
+
+    def __init__(self, observation_space: spaces.Space, clip: Optional[float] = None) -> None:
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space))
+        self.flatten = nn.Flatten()
+        self.norm = RunningNorm(self.features_dim, clip=clip)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.norm(self.flatten(observations))
+
+
+class NormCriticOffPolicyMixin:
+    """
+    The off-policy policies' ANN critics (and their targets, which SB3 gives the ``running_*`` statistics with the
+    weights) on the observations standardised as the spiking actor's first layer reads them, where the critics would
+    flatten the raw observations. A :class:`~sb3_spiking.snn.RunningNorm` draws no random numbers: the other
+    parameters are the default's, from the same seed.
+    """
+
+    def make_ann_features_extractor(self) -> BaseFeaturesExtractor:
+        extractor = super().make_ann_features_extractor()  # type: ignore[misc]
+        if self.spiking.input_norm and type(extractor) is FlattenExtractor:  # type: ignore[attr-defined]
+            return StandardisedFlattenExtractor(self.observation_space, clip=self.spiking.input_clip)  # type: ignore[attr-defined]
+        return extractor
+
+
+class NormCriticSpikingSACPolicy(NormCriticOffPolicyMixin, SpikingSACPolicy):
+    """:class:`~sb3_spiking.policies.sac.SpikingSACPolicy` with :class:`NormCriticOffPolicyMixin`'s critics."""
+
+
+class NormCriticSpikingTD3Policy(NormCriticOffPolicyMixin, SpikingTD3Policy):
+    """:class:`~sb3_spiking.policies.td3.SpikingTD3Policy` with :class:`NormCriticOffPolicyMixin`'s critics."""

@@ -197,7 +197,7 @@ def policy_name(task: Task, policy: str) -> str:
     """The policy that a run trains."""
     variant = VARIANTS.get(policy)
     if variant is not None and variant.policy:
-        return variant.policy
+        return variant.policy.format(ALGO=task.algo.upper())
     return task.policies["ann" if policy == "ann" else "snn"]
 
 

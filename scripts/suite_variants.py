@@ -16,7 +16,7 @@ class Variant:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)  # merged into the tuned entry's policy_kwargs
     algos: Optional[dict[str, str]] = None  # task algorithm -> the variant's rl-zoo3 algorithm (None: any, unchanged)
     mlp_only: bool = False  # only where the spiking policy is SpikingMlpPolicy
-    policy: Optional[str] = None  # the policy instead of the task's spiking one
+    policy: Optional[str] = None  # the policy instead of the task's spiking one ("{ALGO}": the algorithm, upper case)
     task_conf: bool = False  # the task's tuned file (rl-zoo3's or its own) although the algorithm differs
 
 
@@ -93,6 +93,13 @@ VARIANTS: dict[str, Variant] = {
     "snn-normcritic": _lab_value_candidate(
         "SNN actor, ANN value function on standardised observations", "NormCriticSpikingActorCriticPolicy"
     ),
+    # the same for the off-policy algorithms: their ANN critics on the observations standardised as the actor reads them
+    "snn-normq": Variant(
+        "SNN actor, ANN critics on standardised observations",
+        algos={"sac": "sac", "td3": "td3"},
+        mlp_only=True,
+        policy="lab.candidates.NormCriticSpiking{ALGO}Policy",
+    ),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
     "snn-plif": Variant("SNN, PLIF neurons (learned tau)", dict(neuron="plif")),
@@ -137,4 +144,5 @@ COLORS = {
     "snn-vth025": "firebrick",
     "snn-vth01": "darkkhaki",
     "snn-normcritic": "darkcyan",
+    "snn-normq": "deepskyblue",
 }

@@ -1,5 +1,5 @@
 """lab/candidates.py and lab/late_evaluations.py: the centring of the second layer and the second-half means, by hand;
-the actor-critic candidate with an ANN value function."""
+the value-function and critic candidates."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import torch as th
 from scripts_loader import load_script
 from spikingjelly.activation_based.neuron import BaseNode
-from stable_baselines3 import A2C, DQN
+from stable_baselines3 import A2C, DQN, SAC, TD3
 from torch import nn
 
 from sb3_spiking.snn import RunningNorm, SpikingConfig, spiking_mlp
@@ -121,3 +121,24 @@ def test_the_default_builds_the_ann_critic_candidates(candidates):
     norms = [model.policy.mlp_extractor.value_net[1] for model in models]
     for name in ("running_mean", "running_var", "running_count"):
         th.testing.assert_close(getattr(norms[1], name), getattr(norms[0], name))
+
+
+@pytest.mark.parametrize("algo, name", [(SAC, "NormCriticSpikingSACPolicy"), (TD3, "NormCriticSpikingTD3Policy")])
+def test_the_off_policy_critic_candidates(candidates, algo, name):
+    # the same parameters from the same seed as the default, the critics standardising the raw observations
+    candidate = algo(getattr(candidates, name), "Pendulum-v1", seed=0, learning_starts=20, batch_size=16)
+    default = algo("SpikingMlpPolicy", "Pendulum-v1", seed=0).policy
+    got, want = list(candidate.policy.named_parameters()), list(default.named_parameters())
+    assert [key for key, _ in got] == [key for key, _ in want]
+    for (key, param), (_, expected) in zip(got, want):
+        th.testing.assert_close(param, expected, rtol=0, atol=0, msg=key)
+    critic, target = candidate.policy.critic, candidate.policy.critic_target
+    assert isinstance(critic.features_extractor.norm, RunningNorm)
+    candidate.learn(40)
+    norm = critic.features_extractor.norm
+    assert float(norm.running_count) > 0  # the critic's loss updated it; the target copies it
+    th.testing.assert_close(target.features_extractor.norm.running_mean, norm.running_mean, rtol=0, atol=0)
+    obs = th.as_tensor(candidate.replay_buffer.observations[:30, 0])
+    standardised = (obs - norm.running_mean) / th.sqrt(norm.running_var + norm.eps)
+    critic.eval()
+    th.testing.assert_close(critic.features_extractor(obs), standardised)
