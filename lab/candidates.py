@@ -21,7 +21,7 @@ about 100k steps with the cart running off the track before it learned to hold i
 observations (whose angle varies on a scale of 0.04 rad). It is now the package's default.
 
 ``NormCriticSpikingSACPolicy``, ``NormCriticSpikingTD3Policy``: the same for the off-policy policies, whose ANN
-critics read the raw observations while the spiking actor reads them standardised.
+critics read the raw observations while the spiking actor reads them standardised. It is now the package's default.
 """
 
 from functools import partial
@@ -148,11 +148,15 @@ class NormCriticOffPolicyMixin:
     The off-policy policies' ANN critics (and their targets, which SB3 gives the ``running_*`` statistics with the
     weights) on the observations standardised as the spiking actor's first layer reads them, where the critics would
     flatten the raw observations. A :class:`~sb3_spiking.snn.RunningNorm` draws no random numbers: the other
-    parameters are the default's, from the same seed.
+    parameters are the default's, from the same seed. It is now the package's default
+    (:class:`~sb3_spiking.snn.StandardisedExtractor`, the same state dict): the mixin adds the standardisation only
+    where the default has none (it had none when the suite's ``snn-normq`` runs were made).
     """
 
     def make_ann_features_extractor(self) -> BaseFeaturesExtractor:
         extractor = super().make_ann_features_extractor()  # type: ignore[misc]
+        if getattr(self, "standardised_critics", False):
+            return extractor  # the default standardises them
         if self.spiking.input_norm and type(extractor) is FlattenExtractor:  # type: ignore[attr-defined]
             return StandardisedFlattenExtractor(self.observation_space, clip=self.spiking.input_clip)  # type: ignore[attr-defined]
         return extractor

@@ -142,3 +142,11 @@ def test_the_off_policy_critic_candidates(candidates, algo, name):
     standardised = (obs - norm.running_mean) / th.sqrt(norm.running_var + norm.eps)
     critic.eval()
     th.testing.assert_close(critic.features_extractor(obs), standardised)
+    # the suite's snn-normq runs are runs of today's default: they train the same (each trained before the next is
+    # built: the seed sets torch's global stream)
+    default = algo("SpikingMlpPolicy", "Pendulum-v1", seed=0, learning_starts=20, batch_size=16).learn(40)
+    candidate = algo(getattr(candidates, name), "Pendulum-v1", seed=0, learning_starts=20, batch_size=16).learn(40)
+    got, want = candidate.policy.state_dict(), default.policy.state_dict()
+    assert list(got) == list(want) and "critic_target.features_extractor.norm.running_mean" in got
+    for key in want:
+        th.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)

@@ -59,7 +59,7 @@ def test_where_the_policies_normalise():
     ]
     sac = SAC("SpikingMlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]))
     assert isinstance(sac.policy.actor.latent_pi[0], RunningNorm)
-    assert not norms(sac.policy.critic)  # SB3's ANN critics stay as they are
+    assert norms(sac.policy.critic) == [sac.policy.critic.features_extractor.norm]  # the ANN critics' own (one)
     off = DQN("SpikingMlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[16], input_norm=False))
     assert not norms(off.policy)
     multi = PPO("SpikingMultiInputPolicy", SimpleMultiObsEnv(), n_steps=16, policy_kwargs=dict(net_arch=[16]))

@@ -4,8 +4,9 @@ spiking actor, and critics that stay SB3's own ANNs unless ``spiking_critic=True
 
 Only the actor is deployed (on a neuromorphic chip, or exported); the critics only train it. By default they are
 the algorithm's own critics, with their own non-spiking features extractor and ``activation_fn``, the hybrid used
-by PopSAN and its successors. With ``spiking_critic=True`` their hidden layers spike too and the Q-values are read
-from non-spiking output neurons, as in the Deep Spiking Q-Network.
+by PopSAN and its successors, reading the observations as the actor's first layer does: standardised where it
+standardises them. With ``spiking_critic=True`` their hidden layers spike too and the Q-values are read from
+non-spiking output neurons, as in the Deep Spiking Q-Network.
 """
 
 from typing import Any, Optional
@@ -27,6 +28,8 @@ from sb3_spiking.snn import (
     SpikingConfig,
     SpikingFeaturesExtractor,
     SpikingNatureCNN,
+    StandardisedExtractor,
+    reads_raw_vectors,
     spiking_head,
     time_major,
 )
@@ -94,6 +97,11 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
     """
     The spiking knobs and ``spiking_critic`` for the policies of SAC, TD3, DDPG, TQC and CrossQ. The actor spikes;
     the critics are the algorithm's own ANNs (``activation_fn`` applies to them only) unless ``spiking_critic``.
+    Where the actor standardises the observations (``input_norm``, vector observations) and the critics have their
+    own features extractor (``share_features_extractor=False``, the default), the critics read them standardised
+    too, by their own :class:`~sb3_spiking.snn.StandardisedExtractor` (the same ``input_clip``); not CrossQ's, which
+    renormalise their input themselves. A model whose critics read them raw (saved before they standardised them)
+    loads into critics without the standardisation.
 
     :param spiking_critic: Whether the critics are spiking too (their hidden layers spike, their Q-values are read
         from non-spiking output neurons); then ``activation_fn`` is not taken
@@ -103,6 +111,8 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
 
     default_decoder = "last-mem"
     ann_activation_fn = True
+    #: Whether the ANN critics read the observations standardised where the actor does
+    standardised_critics = True
     population_action_readout = True
     actor_class: type[nn.Module]
     critic_class: Optional[type[nn.Module]] = SpikingContinuousCritic
@@ -143,12 +153,38 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
             return self.critic_class(**critic_kwargs, spiking=self.spiking).to(self.device)
         if features_extractor is None:
             features_extractor = self.make_ann_features_extractor()
+            if self.standardised_critics and not self.share_features_extractor and self._actor_standardises():
+                features_extractor = StandardisedExtractor(features_extractor, clip=self.spiking.input_clip)
         elif isinstance(features_extractor, SpikingFeaturesExtractor):
             raise ValueError(
                 "The ANN critics cannot share the actor's spiking features extractor: use share_features_extractor=False "
                 "(the default) or spiking_critic=True"
             )
         return super().make_critic(features_extractor)  # type: ignore[misc]
+
+    def _actor_standardises(self) -> bool:
+        """Whether the actor's first spiking layer reads the observations standardised (SB3 builds the actor first)."""
+        actor = getattr(self, "actor", None)
+        return actor is not None and self.spiking.input_norm and reads_raw_vectors(actor.features_extractor)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """
+        :meth:`~sb3_spiking.policies.base.SpikingPolicyMixin.load_state_dict`; a state dict whose critics read the
+        observations raw loads into critics without the standardisation (if the load fails, they keep it).
+        """
+        critics = [critic for critic in (getattr(self, "critic", None), getattr(self, "critic_target", None)) if critic]
+        standardised = [critic for critic in critics if isinstance(critic.features_extractor, StandardisedExtractor)]
+        if not standardised or "critic.features_extractor.norm.running_mean" in state_dict:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        extractors = [critic.features_extractor for critic in standardised]
+        for critic, extractor in zip(standardised, extractors):
+            critic.features_extractor = extractor.extractor  # no parameters: the optimizers' stay as they are
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except Exception:
+            for critic, extractor in zip(standardised, extractors):
+                critic.features_extractor = extractor
+            raise
 
     def make_ann_features_extractor(self) -> BaseFeaturesExtractor:
         """The critics' own features extractor: the policy's, or the SB3 counterpart of a spiking one."""

@@ -182,3 +182,4 @@ class SpikingCrossQPolicy(SpikingOffPolicyMixin, CrossQPolicy):
 
     actor_class = SpikingCrossQActor
     critic_class: Optional[type[nn.Module]] = None
+    standardised_critics = False  # its critics renormalise their input before each linear layer

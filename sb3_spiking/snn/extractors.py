@@ -1,6 +1,7 @@
 """
 Spiking features extractors: SB3's ``BaseFeaturesExtractor`` contract, with observations ``[B, *obs_shape]`` in
-and a spike train ``[T, B, features_dim]`` out.
+and a spike train ``[T, B, features_dim]`` out; and :class:`StandardisedExtractor`, the ANN critics' counterpart of
+the spiking layers' standardised input.
 """
 
 from typing import Any, Optional
@@ -17,6 +18,7 @@ from sb3_spiking.snn.config import SpikingConfig
 from sb3_spiking.snn.encoders import Bounds, observation_bounds, time_major
 from sb3_spiking.snn.initialization import spiking_init_
 from sb3_spiking.snn.layers import RepeatOverTime
+from sb3_spiking.snn.normalization import RunningNorm
 
 
 class SpikingFeaturesExtractor(BaseFeaturesExtractor):
@@ -184,3 +186,24 @@ def encoder_input(observation_space: spaces.Space, features_extractor: BaseFeatu
     """
     bounds: Optional[Bounds] = observation_bounds(observation_space, features_extractor)
     return dict(input_bounds=bounds, raw_input=reads_raw_vectors(features_extractor))
+
+
+class StandardisedExtractor(BaseFeaturesExtractor):
+    """
+    An ANN features extractor whose features (the raw vector observations, flattened) are standardised by a
+    :class:`~sb3_spiking.snn.RunningNorm`: what the off-policy policies' ANN critics read where the spiking actor's
+    first layer reads the observations standardised (``input_norm``), so that both see the same input. The
+    statistics are buffers named ``running_*``, which SB3 copies to the target critics with the weights.
+
+    :param extractor: The features extractor that flattens the observations (SB3's ``FlattenExtractor``, or its
+        ``CombinedExtractor`` on vector keys)
+    :param clip: Bound of the standardised features (``input_clip``), or None for no clipping
+    """
+
+    def __init__(self, extractor: BaseFeaturesExtractor, clip: Optional[float] = None) -> None:
+        super().__init__(extractor._observation_space, extractor.features_dim)
+        self.extractor = extractor
+        self.norm = RunningNorm(extractor.features_dim, clip=clip)
+
+    def forward(self, observations: Any) -> th.Tensor:
+        return self.norm(self.extractor(observations))
