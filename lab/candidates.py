@@ -21,7 +21,8 @@ about 100k steps with the cart running off the track before it learned to hold i
 observations (whose angle varies on a scale of 0.04 rad). It is now the package's default.
 
 ``NormCriticSpikingSACPolicy``, ``NormCriticSpikingTD3Policy``: the same for the off-policy policies, whose ANN
-critics read the raw observations while the spiking actor reads them standardised. It is now the package's default.
+critics read the raw observations while the spiking actor reads them standardised. It is now the package's default;
+``RawCriticSpikingSACPolicy`` and ``RawCriticSpikingTD3Policy`` keep the earlier one (the suite's ``snn-rawq``).
 """
 
 from functools import partial
@@ -168,3 +169,15 @@ class NormCriticSpikingSACPolicy(NormCriticOffPolicyMixin, SpikingSACPolicy):
 
 class NormCriticSpikingTD3Policy(NormCriticOffPolicyMixin, SpikingTD3Policy):
     """:class:`~sb3_spiking.policies.td3.SpikingTD3Policy` with :class:`NormCriticOffPolicyMixin`'s critics."""
+
+
+class RawCriticSpikingSACPolicy(SpikingSACPolicy):
+    """:class:`~sb3_spiking.policies.sac.SpikingSACPolicy`, its ANN critics on the raw observations (the earlier default)."""
+
+    standardised_critics = False
+
+
+class RawCriticSpikingTD3Policy(SpikingTD3Policy):
+    """:class:`~sb3_spiking.policies.td3.SpikingTD3Policy`, its ANN critics on the raw observations (the earlier default)."""
+
+    standardised_critics = False

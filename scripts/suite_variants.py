@@ -35,6 +35,12 @@ def _lab_value_candidate(label: str, policy: str) -> Variant:
     return Variant(label, algos=ACTOR_CRITIC, mlp_only=True, policy=f"lab.candidates.{policy}")
 
 
+def _lab_critic_candidate(label: str, prefix: str) -> Variant:
+    """An off-policy candidate of ``lab/candidates.py`` for the critics: ``<prefix>Spiking<ALGO>Policy`` (SAC, TD3)."""
+    policy = f"lab.candidates.{prefix}Spiking{{ALGO}}Policy"
+    return Variant(label, algos={"sac": "sac", "td3": "td3"}, mlp_only=True, policy=policy)
+
+
 VARIANTS: dict[str, Variant] = {
     "snn-pop": Variant("SNN, population encoder", dict(encoder="population"), mlp_only=True),
     # the population's receptive fields on the raw observation (over the space's bounds) instead of standardised inputs
@@ -93,13 +99,11 @@ VARIANTS: dict[str, Variant] = {
     "snn-normcritic": _lab_value_candidate(
         "SNN actor, ANN value function on standardised observations", "NormCriticSpikingActorCriticPolicy"
     ),
-    # the same for the off-policy algorithms: their ANN critics on the observations standardised as the actor reads them
-    "snn-normq": Variant(
-        "SNN actor, ANN critics on standardised observations",
-        algos={"sac": "sac", "td3": "td3"},
-        mlp_only=True,
-        policy="lab.candidates.NormCriticSpiking{ALGO}Policy",
-    ),
+    # the same for the off-policy algorithms, their ANN critics on the observations standardised as the actor reads them:
+    # the lab candidate that became the off-policy default (the same networks from the same seed,
+    # tests/test_lab_candidates.py), and the earlier default: the critics on the raw observations
+    "snn-normq": _lab_critic_candidate("SNN actor, ANN critics on standardised observations", "NormCritic"),
+    "snn-rawq": _lab_critic_candidate("SNN actor, ANN critics on raw observations (the earlier default)", "RawCritic"),
     "snn-span6": Variant("SNN, thresholds spread over 6 std", dict(input_span=6.0)),
     # PLIF neurons in every hidden layer: each layer learns its membrane time constant, starting from the package's tau
     "snn-plif": Variant("SNN, PLIF neurons (learned tau)", dict(neuron="plif")),
@@ -145,4 +149,5 @@ COLORS = {
     "snn-vth01": "darkkhaki",
     "snn-normcritic": "darkcyan",
     "snn-normq": "deepskyblue",
+    "snn-rawq": "sienna",
 }

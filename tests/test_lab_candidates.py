@@ -9,6 +9,7 @@ import torch as th
 from scripts_loader import load_script
 from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3 import A2C, DQN, SAC, TD3
+from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
 from sb3_spiking.snn import RunningNorm, SpikingConfig, spiking_mlp
@@ -150,3 +151,16 @@ def test_the_off_policy_critic_candidates(candidates, algo, name):
     assert list(got) == list(want) and "critic_target.features_extractor.norm.running_mean" in got
     for key in want:
         th.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_the_raw_critic_candidates_keep_the_earlier_default(candidates, algo):
+    # the same parameters from the same seed as today's default, without the critics' standardisation
+    name = f"RawCriticSpiking{algo.__name__}Policy"
+    raw, default = (algo(policy, "Pendulum-v1", seed=0).policy for policy in (getattr(candidates, name), "SpikingMlpPolicy"))
+    assert type(raw.critic.features_extractor) is type(raw.critic_target.features_extractor) is FlattenExtractor
+    assert not any(isinstance(module, RunningNorm) for module in raw.critic.modules())
+    got, want = list(raw.named_parameters()), list(default.named_parameters())
+    assert [key for key, _ in got] == [key for key, _ in want]
+    for (key, param), (_, expected) in zip(got, want):
+        th.testing.assert_close(param, expected, rtol=0, atol=0, msg=key)

@@ -159,7 +159,7 @@ def test_variants_change_only_their_knobs():
     ]
     # Not on MinAtar's own spiking Q-policy: the variants of SpikingMlpPolicy's encoder and inputs, and other families'
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
-    mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-normcritic", "snn-normq"]
+    mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-normcritic", "snn-normq", "snn-rawq"]
     mlp_only += ["snn-span3-centred", "snn-span3-centred1"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == [*mlp_only, "snn-norec", "snn-stateless"]
     # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
@@ -177,7 +177,8 @@ def test_variants_change_only_their_knobs():
     # The off-policy critics' candidate: the lab policy of each algorithm, on SAC and TD3 only
     assert suite.policy_params(sac, "snn-normq") == ["policy:'lab.candidates.NormCriticSpikingSACPolicy'"]
     assert suite.policy_params(td3, "snn-normq") == ["policy:'lab.candidates.NormCriticSpikingTD3Policy'"]
-    assert not suite.runs_variant(suite.TASKS["cartpole-ppo"], "snn-normq")
+    assert suite.policy_params(sac, "snn-rawq") == ["policy:'lab.candidates.RawCriticSpikingSACPolicy'"]
+    assert not any(suite.runs_variant(suite.TASKS["cartpole-ppo"], p) for p in ("snn-normq", "snn-rawq"))
     # The ANN value function: a lab candidate of the actor-critic family only
     assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-anncritic") == [
         "policy:'lab.candidates.AnnCriticSpikingActorCriticPolicy'"
