@@ -172,7 +172,8 @@ class SpikingOffPolicyMixin(SpikingPolicyMixin):
         :meth:`~sb3_spiking.policies.base.SpikingPolicyMixin.load_state_dict`; a state dict whose critics read the
         observations raw loads into critics without the standardisation (if the load fails, they keep it).
         """
-        critics = [critic for critic in (getattr(self, "critic", None), getattr(self, "critic_target", None)) if critic]
+        critics = [getattr(self, name, None) for name in ("critic", "critic_target")]
+        critics = [critic for critic in critics if critic is not None]
         standardised = [critic for critic in critics if isinstance(critic.features_extractor, StandardisedExtractor)]
         if not standardised or "critic.features_extractor.norm.running_mean" in state_dict:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
