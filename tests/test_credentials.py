@@ -1,5 +1,6 @@
 """Issue 21, case 1: no password in any message, log or progress line that names a storage."""
 
+import re
 import traceback
 
 import pytest
@@ -131,3 +132,50 @@ def test_case1_the_zoo_glue_masks_and_resolves(monkeypatch, tmp_path):
     with pytest.raises(ValueError) as error:
         ExperimentManager.hyperparameters_optimization(manager)
     assert PASSWORD not in str(error.value)
+
+
+def test_case1_rl_zoo3_trial_id_masks_the_password(monkeypatch):
+    """``rl_zoo3.train --storage URL --trial-id N``: a URL the driver cannot open fails without its password."""
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    import sb3_spiking.tuning.zoo  # noqa: F401  (installs the wrappers)
+
+    manager = ExperimentManager.__new__(ExperimentManager)
+    unencoded = "postgresql://alice:S3c@retPW@127.0.0.1/optuna"  # the driver would name 'retPW@127.0.0.1' its host
+    with pytest.raises(ValueError, match="unencoded '@'") as error:
+        ExperimentManager.load_trial(manager, unencoded, "s", 1)
+    assert "S3c" not in str(error.value) and "retPW" not in str(error.value)
+    unreachable = f"postgresql://alice:{PASSWORD}@127.0.0.1:1/optuna"
+    shown = re.escape("Cannot open the Optuna storage 'postgresql+psycopg://alice:***@127.0.0.1:1/optuna'")
+    with pytest.raises(ValueError, match=shown) as error:
+        ExperimentManager.load_trial(manager, unreachable, "s", 1)
+    assert PASSWORD not in "".join(traceback.format_exception(error.value))
+    monkeypatch.setenv("SB3_SPIKING_TEST_STORAGE", unreachable)
+    with pytest.raises(ValueError, match="\\(from env:SB3_SPIKING_TEST_STORAGE\\)") as error:
+        ExperimentManager.load_trial(manager, "env:SB3_SPIKING_TEST_STORAGE", "s", 1)
+    assert PASSWORD not in str(error.value)
+
+
+def test_case1_rl_zoo3_experiment_files_mask_the_password(tmp_path, monkeypatch):
+    """rl-zoo3 saves the command line in ``args.yml`` and ``command.txt``: the password of ``--storage`` stays out."""
+    import argparse
+    import sys
+
+    import yaml
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    import sb3_spiking.tuning.zoo  # noqa: F401  (installs the wrappers)
+
+    url = f"postgresql://alice:{PASSWORD}@127.0.0.1/optuna"
+    manager = ExperimentManager.__new__(ExperimentManager)
+    manager.params_path, manager.save_path = str(tmp_path), str(tmp_path)
+    for storage, shown in ((url, "postgresql://alice:***@127.0.0.1/optuna"), ("env:OPTUNA_STORAGE", "env:OPTUNA_STORAGE")):
+        manager.args = argparse.Namespace(storage=storage, study_name="s", trial_id=3)
+        monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "rl_zoo3.train", "--storage", storage, "--trial-id", "3"])
+        ExperimentManager._save_config(manager, {"policy": "SpikingMlpPolicy"})
+        for name in ("args.yml", "command.txt"):
+            text = (tmp_path / name).read_text()
+            assert shown in text and PASSWORD not in text, name
+        saved = yaml.load((tmp_path / "args.yml").read_text(), Loader=yaml.UnsafeLoader)  # as rl-zoo3 reads it
+        assert dict(saved) == {"storage": shown, "study_name": "s", "trial_id": 3}
+    assert "policy: SpikingMlpPolicy" in (tmp_path / "config.yml").read_text()

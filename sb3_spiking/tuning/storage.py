@@ -134,6 +134,21 @@ def normalize_url(storage: str) -> str:
     return storage
 
 
+def storage_error(error: Exception, url: str, given: Optional[str] = None) -> ValueError:
+    """
+    A one-line ``ValueError`` for a storage that cannot be opened: the URL with its password masked, and the first
+    line of the driver's message with every password of the URL removed.
+
+    :param error: What opening the storage raised
+    :param url: The storage URL
+    :param given: The reference the URL was read from (``env:NAME``, ``file:PATH``), shown beside it; None for a
+        URL given as it is
+    """
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    shown = mask_url(url) + (f" (from {given})" if given is not None else "")
+    return ValueError(f"Cannot open the Optuna storage {shown!r}: {redact(reason, url)}")
+
+
 def make_storage(
     storage: str,
     heartbeat_interval: Optional[int] = HEARTBEAT_INTERVAL,
@@ -183,9 +198,7 @@ def make_storage(
             if racing and attempt < SCHEMA_ATTEMPTS - 1:
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            shown = mask_url(url) + (f" (from {given})" if given != storage else "")
-            raise ValueError(f"Cannot open the Optuna storage {shown!r}: {redact(reason, storage)}") from None
+            raise storage_error(error, url, given if given != storage else None) from None
     result.queued = set()
     return result
 

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import io
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 from unittest import mock
 
@@ -261,13 +262,21 @@ def _wrap_load_trial(load_trial: Callable) -> Callable:
 
     @functools.wraps(load_trial)
     def wrapped(self: Any, storage: str, study_name: str, trial_id: Optional[int] = None, convert: bool = True) -> dict:
-        from sb3_spiking.tuning.storage import normalize_url
-        from sb3_spiking.tuning.urls import resolve_storage
+        import sqlalchemy
 
-        storage = resolve_storage(storage)  # env:NAME, file:PATH
+        from sb3_spiking.tuning.storage import normalize_url, storage_error
+        from sb3_spiking.tuning.urls import check_url, resolve_storage
+
+        resolved = resolve_storage(storage)  # env:NAME, file:PATH
+        reference, storage = (storage if resolved != storage else None), resolved
+        if "://" in storage:
+            check_url(storage)  # else the driver names the rest of a password with an unencoded '@' as the host
         if storage.startswith(("postgresql://", "postgres://")):
             storage = normalize_url(storage)  # the psycopg driver of the zoo extra
-        params = load_trial(self, storage, study_name, trial_id, convert)
+        try:
+            params = load_trial(self, storage, study_name, trial_id, convert)
+        except sqlalchemy.exc.SQLAlchemyError as error:  # the driver's message, which may quote the URL
+            raise storage_error(error, storage, reference) from None
         policy_kwargs = params.get("policy_kwargs")
         if convert and isinstance(policy_kwargs, dict) and any(name in policy_kwargs for name in SPIKING_PARAMS):
             params["policy_kwargs"] = _merge(_yml_policy_kwargs(self), policy_kwargs, {})
@@ -329,12 +338,34 @@ def _wrap_hyperparameters_optimization(optimize: Callable) -> Callable:
     return wrapped
 
 
+def _wrap_save_config(save_config: Callable) -> Callable:
+    if getattr(save_config, _WRAPPED, False):
+        return save_config
+
+    @functools.wraps(save_config)
+    def wrapped(self: Any, saved_hyperparams: dict[str, Any]) -> None:
+        from sb3_spiking.tuning.urls import redact, secrets_of
+
+        save_config(self, saved_hyperparams)
+        storage = getattr(self.args, "storage", None)
+        if storage and secrets_of(storage):  # rl-zoo3 writes the command line as given: its password out of the files
+            for name in ("args.yml", "command.txt"):
+                path = Path(self.params_path) / name
+                if path.exists():
+                    path.write_text(redact(path.read_text(), storage))
+
+    setattr(wrapped, _WRAPPED, True)
+    return wrapped
+
+
 def install() -> None:
     """
     Make rl-zoo3's ``-optimize`` and ``--trial-id`` aware of spiking policies (idempotent): wraps every entry
     of ``HYPERPARAMS_SAMPLER`` and ``HYPERPARAMS_CONVERTER``, and ``ExperimentManager.objective`` /
     ``load_trial`` so that the samplers know the experiment's policy and yml ``policy_kwargs``, and
-    ``hyperparameters_optimization`` so that a database study survives workers that die (:func:`_open_study`).
+    ``hyperparameters_optimization`` so that a database study survives workers that die (:func:`_open_study`);
+    ``load_trial`` and ``_save_config`` also keep the password of a ``--storage`` URL out of messages and the
+    experiment's ``args.yml`` and ``command.txt``.
     """
     from rl_zoo3 import hyperparams_opt
     from rl_zoo3.exp_manager import ExperimentManager
@@ -345,6 +376,7 @@ def install() -> None:
         hyperparams_opt.HYPERPARAMS_CONVERTER[algo] = spiking_converter(converter)
     ExperimentManager.objective = _wrap_objective(ExperimentManager.objective)
     ExperimentManager.load_trial = _wrap_load_trial(ExperimentManager.load_trial)
+    ExperimentManager._save_config = _wrap_save_config(ExperimentManager._save_config)
     ExperimentManager.hyperparameters_optimization = _wrap_hyperparameters_optimization(
         ExperimentManager.hyperparameters_optimization
     )
