@@ -56,6 +56,9 @@ VARIANTS: dict[str, Variant] = {
     "snn-clip5": Variant("SNN, inputs clipped at 5", dict(input_clip=5.0)),
     "snn-clip10": Variant("SNN, inputs clipped at 10", dict(input_clip=10.0)),
     "snn-soft": Variant("SNN, soft reset", dict(reset="soft")),
+    # the soft reset again, on the defaults that came after snn-soft's runs (the Q-networks' first two layers,
+    # Q_NETWORK_KNOBS, and the actor-critic value function an ANN on standardised observations)
+    "snn-soft2": Variant("SNN, soft reset (current defaults)", dict(reset="soft")),
     "snn-soft-clip3": Variant("SNN, soft reset, inputs clipped at 3", dict(reset="soft", input_clip=3.0)),
     # the population's receptive fields over the whole clipped range [-3, 3]
     "snn-pop-clip3": Variant(
@@ -135,6 +138,7 @@ COLORS = {
     "snn-clip5": "tab:gray",
     "snn-clip10": "darkgreen",
     "snn-soft": "gold",
+    "snn-soft2": "darkgoldenrod",
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
