@@ -83,6 +83,8 @@ TASKS: dict[str, Task] = {
     "mountaincarcontinuous-ppo": _held_out("MountainCarContinuous-v0", "ppo", 90.0, 20_000, 1_000),
     "cartpole-qrdqn": _held_out("CartPole-v1", "qrdqn", 475.0, 50_000, 2_500),
     "mountaincar-qrdqn": _held_out("MountainCar-v0", "qrdqn", -110.0, 120_000, 5_000),
+    # Box2D (the `box2d` extra: `pip install gymnasium[box2d]`)
+    "lunarlander-dqn": _held_out("LunarLander-v3", "dqn", 200.0, 100_000, 5_000),
     # DDPG: the off-policy critics' standardisation was chosen on SAC and TD3
     "pendulum-ddpg": _held_out("Pendulum-v1", "ddpg", -200.0, 20_000, 1_000, PENDULUM_THRESHOLD),
     "gridworld-dqn": Task(
