@@ -49,6 +49,8 @@ VARIANTS: dict[str, Variant] = {
     "snn-raw": Variant("SNN, raw inputs", dict(input_norm=False), mlp_only=True),
     "snn-proxy": Variant("SNN, proxy target", algos={"td3": "proxy_td3"}),
     "snn-t4": Variant("SNN, T=4", dict(T=4)),
+    # twice the default simulation steps: each rate has 17 levels instead of 9 (T=4 was worse than T=8 on CartPole)
+    "snn-t16": Variant("SNN, T=16", dict(T=16)),
     # the Q-values read from the mean membrane potential over the T steps instead of its maximum
     "snn-mean": Variant("SNN, mean-mem readout", dict(decoder="mean-mem")),
     # the standardised observations clipped (SB3's VecNormalize clips at 10), and the soft reset (subtract the threshold)
@@ -133,6 +135,7 @@ COLORS = {
     "snn-raw": "tab:brown",
     "snn-proxy": "tab:red",
     "snn-t4": "tab:purple",
+    "snn-t16": "indigo",
     "snn-mean": "tab:pink",
     "snn-clip3": "tab:cyan",
     "snn-clip5": "tab:gray",
