@@ -29,7 +29,12 @@ from sb3_spiking.demos.train import ALGOS, CARTPOLE_SETTINGS, algorithm_kwargs
 # Env steps per run: PPO, 32 rollouts of 8 x 32 steps with 20 epochs each; DQN, 1,000 warm-up steps then an update
 # round of 128 gradient steps every 256 env steps
 STEPS = {"ppo": 8192, "dqn": 5120}
-VARIANTS: dict[str, Optional[dict[str, Any]]] = {"ANN (MlpPolicy)": None, "SNN, T=8 (default)": {}, "SNN, T=4": dict(T=4)}
+VARIANTS: dict[str, Optional[dict[str, Any]]] = {
+    "ANN (MlpPolicy)": None,
+    "SNN, T=8 (default)": {},
+    "SNN, T=4": dict(T=4),
+    "SNN, T=16": dict(T=16),
+}
 
 
 def make_model(algo: str, spiking: Optional[dict[str, Any]], seed: int) -> Any:
