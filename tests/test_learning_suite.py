@@ -143,6 +143,17 @@ def test_variants_change_only_their_knobs():
         "policy:'SpikingMlpPolicy'",
         "policy_kwargs:dict(net_arch=[256, 256], reset='soft', input_clip=3.0)",
     ]
+    # the later candidates: merged into the tuned entry's policy_kwargs where it has them (DQN's net_arch), alone otherwise
+    assert suite.policy_params(suite.TASKS["cartpole-dqn"], "snn-soft2") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(net_arch=[256, 256], reset='soft')",
+    ]
+    assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-t16") == [
+        "policy:'SpikingMlpPolicy'",
+        "policy_kwargs:dict(T=16)",
+    ]
+    lunar = suite.TASKS["lunarlander-dqn"]
+    assert (lunar.env, lunar.algo, lunar.threshold, lunar.steps, lunar.conf) == ("LunarLander-v3", "dqn", 200.0, 100_000, None)
     # Not on SAC: the proxy target (TD3 only) and the stateless policy of the RecurrentPPO tasks
     # (nor the stateful policy without recurrent synapses, nor the Q-networks' thresholds at the mean, nor the actor-critic
     # variants of the value function)
