@@ -348,7 +348,7 @@ def run_worker(
     asked = study_settings(study)["max_trials"]
     heartbeat = is_heartbeat_enabled(study._storage)
     poll = min(max(1.0, (study._storage.get_heartbeat_interval() or 1) / 2), 10.0) if heartbeat else 1.0
-    start, ran = time.monotonic(), 0
+    start, ran, idle = time.monotonic(), 0, False
     while (n_trials is None or ran < n_trials) and (timeout is None or time.monotonic() - start < timeout):
         if heartbeat:
             with warnings.catch_warnings():
@@ -361,6 +361,7 @@ def run_worker(
         mine = [t for t in trials if t.state == TrialState.WAITING and t.user_attrs.get(KIND_ATTR, kind) == kind]
         if mine:
             running.clear()
+            idle = False
             try:  # the class's method: a study of rl-zoo3 has run_worker as its own optimize
                 optuna.Study.optimize(study, objective, n_trials=1, callbacks=callbacks, gc_after_trial=gc_after_trial)
                 ran += 1
@@ -377,10 +378,17 @@ def run_worker(
                     warnings.warn(f"Trial {running['number']} was finished ({state.name}) by another worker while it ran")
             continue
         if not (heartbeat and states[TrialState.RUNNING]):
-            if states[TrialState.WAITING]:
-                waiting = states[TrialState.WAITING]
-                warnings.warn(f"{waiting} trial(s) of study {study.study_name!r} wait for another kind of worker")
-            break  # nothing is waiting for this worker, and nothing running could fail and come back
+            # Nothing is waiting for this worker, and nothing running could fail and come back. Seen twice, one poll
+            # apart: a worker that fails a stale trial queues its retry in a second write, which this look may fall
+            # between
+            if idle:
+                if states[TrialState.WAITING]:
+                    waiting = states[TrialState.WAITING]
+                    warnings.warn(f"{waiting} trial(s) of study {study.study_name!r} wait for another kind of worker")
+                break
+            idle = True
+        else:
+            idle = False
         time.sleep(poll)
     return ran
 
