@@ -8,7 +8,8 @@ car climbs, so every first-layer threshold moves in the raw observation space wh
 the spiking DQN (package defaults, rl-zoo3's tuned settings) trains with its statistics fitted beforehand on the
 teacher's states of ``lab/q_regression.py`` (the distribution a solved task visits) and frozen, in the online and the
 target network alike. Evaluated every 5,000 steps on 10 greedy episodes, as the learning suite does; compare with the
-suite's runs of the defaults (``lab/results/learning/mountaincar-dqn/snn-seed*``)::
+suite's runs of the defaults (``lab/results/learning/mountaincar-dqn/snn-seed*``). A seed whose run has finished
+(its evaluations in ``--cache``) is reported again without training::
 
     python lab/q_frozen_norm.py --seeds 0 1          # writes lab/q_frozen_norm.md
 """
@@ -20,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 import torch as th
+from greedy_at_init import random_states
 from lab_report import write_report
 from q_regression import SETTINGS, TEACHER_STEPS, teacher, teacher_states
 from stable_baselines3 import DQN
@@ -44,9 +46,13 @@ def freeze_statistics(model: DQN, states: np.ndarray) -> None:
 
 def run(env_id: str, seed: int, states: np.ndarray, log_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """Train one spiking DQN with frozen statistics; its evaluation steps and mean returns."""
+    path = os.path.join(log_dir, f"seed{seed}")
+    done = os.path.join(path, "evaluations.npz")
+    if os.path.exists(done) and np.load(done)["timesteps"][-1] >= TEACHER_STEPS[env_id]:  # a finished run is kept
+        evaluations = np.load(done)
+        return evaluations["timesteps"], evaluations["results"].mean(axis=1)
     model = DQN("SpikingMlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, device="cpu", **SETTINGS[env_id])
     freeze_statistics(model, states)
-    path = os.path.join(log_dir, f"seed{seed}")
     callback = EvalCallback(make_vec_env(env_id, seed=seed + 100), n_eval_episodes=10, eval_freq=5000, log_path=path)
     model.learn(TEACHER_STEPS[env_id], callback=callback)
     evaluations = np.load(os.path.join(path, "evaluations.npz"))
@@ -62,11 +68,14 @@ def main(argv: Optional[list[str]] = None) -> str:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     states = teacher_states(teacher(args.env, args.cache), args.env, 20_000, SETTINGS[args.env]["exploration_final_eps"], 0)
+    spread = random_states(args.env, 20_000, seed=0).std(axis=0)
     command = " ".join(["python lab/q_frozen_norm.py"] + (argv if argv is not None else sys.argv[1:]))
     lines = [
         f"Made by `{command}`: spiking DQN (package defaults, rl-zoo3's tuned {args.env} settings) with its observation "
         "statistics fitted on 20,000 states of the teacher of `lab/q_regression.py` and frozen. Mean return of 10 "
-        "greedy episodes at each evaluation (every 5,000 steps).",
+        "greedy episodes at each evaluation (every 5,000 steps). Standard deviation of each observation dimension on "
+        f"the teacher's states {', '.join(f'{value:.4f}' for value in states.std(axis=0))}, on states of random-action "
+        f"episodes {', '.join(f'{value:.4f}' for value in spread)}.",
         "",
         "| seed | evaluations (every 10,000 steps shown) | final |",
         "|---:|---|---:|",

@@ -58,6 +58,7 @@ def teacher(env_id: str, cache: str) -> DQN:
 def teacher_states(model: DQN, env_id: str, n: int, epsilon: float, seed: int) -> np.ndarray:
     """``n`` observations of the teacher's epsilon-greedy episodes."""
     env, rng, states = gym.make(env_id), np.random.default_rng(seed), []
+    env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     while len(states) < n:
         states.append(obs)

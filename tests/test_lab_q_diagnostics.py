@@ -1,0 +1,49 @@
+"""lab/greedy_at_init.py, lab/q_regression.py and lab/q_frozen_norm.py: seeded states, frozen statistics, the fit."""
+
+import numpy as np
+import pytest
+import torch as th
+from scripts_loader import load_script
+from stable_baselines3 import DQN
+
+from sb3_spiking.snn import RunningNorm
+
+
+@pytest.fixture(scope="module")
+def regression():
+    return load_script("q_regression")
+
+
+def test_states_are_seeded(regression):
+    greedy = load_script("greedy_at_init")
+    first, again = greedy.random_states("MountainCar-v0", 300, seed=3), greedy.random_states("MountainCar-v0", 300, seed=3)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == (300, 2)
+    assert not np.array_equal(first, greedy.random_states("MountainCar-v0", 300, seed=4))
+    model = DQN("MlpPolicy", "MountainCar-v0", seed=0, device="cpu")
+    states = regression.teacher_states(model, "MountainCar-v0", 300, epsilon=0.5, seed=3)
+    np.testing.assert_array_equal(states, regression.teacher_states(model, "MountainCar-v0", 300, epsilon=0.5, seed=3))
+
+
+def test_frozen_statistics_stay_through_training():
+    frozen = load_script("q_frozen_norm")
+    model = DQN("SpikingMlpPolicy", "MountainCar-v0", seed=0, device="cpu", learning_starts=0, train_freq=4)
+    states = np.array([[-0.5, 0.01], [-0.3, -0.02], [0.1, 0.03]], dtype=np.float32)
+    frozen.freeze_statistics(model, states)
+    norms = [module for module in model.policy.modules() if isinstance(module, RunningNorm)]
+    assert len(norms) == 2  # the online and the target network
+    model.learn(64)
+    for norm in norms:
+        np.testing.assert_allclose(norm.running_mean.numpy(), states.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(norm.running_var.numpy(), states.var(axis=0), rtol=1e-5)
+        assert float(norm.running_count) == 3
+
+
+def test_fit_lowers_the_loss(regression):
+    rng = np.random.default_rng(0)
+    x = th.as_tensor(rng.uniform([-1.2, -0.07], [0.6, 0.07], size=(512, 2)), dtype=th.float32)
+    q = th.stack([x[:, 0] * 10 - 30, x[:, 1] * 300 - 30, -30 - x[:, 0] * 10], dim=1)  # three actions
+    data = ((x[:400], q[:400]), (x[400:], q[400:]))
+    rows = regression.fit("MountainCar-v0", "MlpPolicy", {}, seed=0, data=data, checkpoints=[1, 300])
+    assert rows[1]["loss"] < rows[0]["loss"] / 2
+    assert all(0.0 <= row["agree"] <= 1.0 and -200.0 <= row["ret"] <= -1.0 for row in rows)
