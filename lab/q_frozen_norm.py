@@ -1,15 +1,15 @@
 """
 Whether the drift of the observation statistics slows the spiking DQN on MountainCar.
 
-``lab/q_regression.py`` finds that a spiking Q-network fits a trained ANN's Q-function on a fixed set of states faster
-than a fresh ANN does: the fitting is not what makes the spiking DQN late. What the regression leaves out is, among
-others, the moving input: in DQN the observation statistics follow the replay buffer, whose states spread out as the
-car climbs, so every first-layer threshold moves in the raw observation space while the Q-values are learned. Here
-the spiking DQN (package defaults, rl-zoo3's tuned settings) trains with its statistics fitted beforehand on the
-teacher's states of ``lab/q_regression.py`` (the distribution a solved task visits) and frozen, in the online and the
-target network alike. Evaluated every 5,000 steps on 10 greedy episodes, as the learning suite does; compare with the
-suite's runs of the defaults (``lab/results/learning/mountaincar-dqn/snn-seed*``). A seed whose run has finished
-(its evaluations in ``--cache``) is reported again without training::
+``lab/q_regression.py`` finds that a spiking Q-network fits a trained ANN's Q-function on a fixed set of states as
+fast as a fresh ANN does, faster at first: the fitting is not what makes the spiking DQN late. What the regression
+leaves out is, among others, the moving input: in DQN the observation statistics follow the replay buffer, whose
+states spread out as the car climbs, so every first-layer threshold moves in the raw observation space while the
+Q-values are learned. Here the spiking DQN (package defaults, rl-zoo3's tuned settings) trains with its statistics
+fitted beforehand on the teacher's states of ``lab/q_regression.py`` (the distribution a solved task visits) and
+frozen, in the online and the target network alike. Evaluated every 5,000 steps on 10 greedy episodes, as the learning
+suite does; compare with the suite's runs of the defaults (``lab/results/learning/mountaincar-dqn/snn-seed*``). A seed
+whose run has finished (its evaluations in ``--cache``) is reported again without training::
 
     python lab/q_frozen_norm.py --seeds 0 1          # writes lab/q_frozen_norm.md
 """
@@ -23,7 +23,7 @@ import numpy as np
 import torch as th
 from greedy_at_init import random_states
 from lab_report import write_report
-from q_regression import SETTINGS, TEACHER_STEPS, teacher, teacher_states
+from q_regression import teacher, teacher_states, zoo_settings
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -46,28 +46,30 @@ def freeze_statistics(model: DQN, states: np.ndarray) -> None:
 
 def run(env_id: str, seed: int, states: np.ndarray, log_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """Train one spiking DQN with frozen statistics; its evaluation steps and mean returns."""
+    settings, steps = zoo_settings(env_id)
     path = os.path.join(log_dir, f"seed{seed}")
     done = os.path.join(path, "evaluations.npz")
-    if os.path.exists(done) and np.load(done)["timesteps"][-1] >= TEACHER_STEPS[env_id]:  # a finished run is kept
+    if os.path.exists(done) and np.load(done)["timesteps"][-1] >= steps:  # a finished run is kept
         evaluations = np.load(done)
         return evaluations["timesteps"], evaluations["results"].mean(axis=1)
-    model = DQN("SpikingMlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, device="cpu", **SETTINGS[env_id])
+    model = DQN("SpikingMlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, device="cpu", **settings)
     freeze_statistics(model, states)
     callback = EvalCallback(make_vec_env(env_id, seed=seed + 100), n_eval_episodes=10, eval_freq=5000, log_path=path)
-    model.learn(TEACHER_STEPS[env_id], callback=callback)
+    model.learn(steps, callback=callback)
     evaluations = np.load(os.path.join(path, "evaluations.npz"))
     return evaluations["timesteps"], evaluations["results"].mean(axis=1)
 
 
 def main(argv: Optional[list[str]] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", choices=sorted(SETTINGS), help="task")
+    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds")
     parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
     parser.add_argument("--out", default="lab/q_frozen_norm.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
-    states = teacher_states(teacher(args.env, args.cache), args.env, 20_000, SETTINGS[args.env]["exploration_final_eps"], 0)
+    epsilon = zoo_settings(args.env)[0]["exploration_final_eps"]
+    states = teacher_states(teacher(args.env, args.cache), args.env, 20_000, epsilon, seed=0)
     spread = random_states(args.env, 20_000, seed=0).std(axis=0)
     command = " ".join(["python lab/q_frozen_norm.py"] + (argv if argv is not None else sys.argv[1:]))
     lines = [

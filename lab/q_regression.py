@@ -27,15 +27,20 @@ from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
 
-#: rl-zoo3's tuned DQN entries (dqn.yml), the settings the teacher trains with and the students fit with
-SETTINGS: dict[str, dict[str, Any]] = {
-    "MountainCar-v0": dict(
-        learning_rate=4e-3, batch_size=128, buffer_size=10_000, learning_starts=1000, gamma=0.98,
-        target_update_interval=600, train_freq=16, gradient_steps=8, exploration_fraction=0.2,
-        exploration_final_eps=0.07, policy_kwargs=dict(net_arch=[256, 256]),
-    ),
-}  # fmt: skip
-TEACHER_STEPS = {"MountainCar-v0": 120_000}
+
+def zoo_settings(env_id: str) -> tuple[dict[str, Any], int]:
+    """rl-zoo3's tuned DQN entry of the task (its ``dqn.yml``) as DQN keywords, and its number of steps."""
+    import rl_zoo3
+    import yaml
+
+    with open(os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", "dqn.yml")) as file:
+        entry = dict(yaml.safe_load(file)[env_id])
+    steps = int(float(entry.pop("n_timesteps")))
+    entry.pop("policy")
+    entry["policy_kwargs"] = eval(entry.get("policy_kwargs", "dict()"), {"dict": dict})  # Python, as rl-zoo3 reads it
+    return entry, steps
+
+
 STUDENTS = {
     "ANN (MlpPolicy)": ("MlpPolicy", {}),
     "SNN (defaults)": ("SpikingMlpPolicy", {}),
@@ -48,8 +53,9 @@ def teacher(env_id: str, cache: str) -> DQN:
     path = os.path.join(cache, f"teacher-{env_id}.zip")
     if os.path.exists(path):
         return DQN.load(path, device="cpu")
-    model = DQN("MlpPolicy", env_id, seed=0, device="cpu", **SETTINGS[env_id])
-    model.learn(TEACHER_STEPS[env_id])
+    settings, steps = zoo_settings(env_id)
+    model = DQN("MlpPolicy", env_id, seed=0, device="cpu", **settings)
+    model.learn(steps)
     os.makedirs(cache, exist_ok=True)
     model.save(path)
     return model
@@ -84,7 +90,7 @@ def greedy_return(model: DQN, env_id: str, episodes: int = 3) -> float:
 
 def fit(env_id: str, policy: str, knobs: dict, seed: int, data: tuple, checkpoints: list[int]) -> list[dict[str, float]]:
     """Regress a fresh network on the teacher's Q-values; its held-out loss, greedy agreement and return per checkpoint."""
-    settings = SETTINGS[env_id]
+    settings, _ = zoo_settings(env_id)
     policy_kwargs = dict(settings["policy_kwargs"], **knobs)
     model = DQN(policy, env_id, seed=seed, device="cpu", **dict(settings, policy_kwargs=policy_kwargs))
     (x_train, q_train), (x_test, q_test) = data
@@ -109,7 +115,7 @@ def fit(env_id: str, policy: str, knobs: dict, seed: int, data: tuple, checkpoin
 
 def main(argv: Optional[list[str]] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", choices=sorted(SETTINGS), help="task")
+    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="student seeds")
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000], help="gradient steps")
     parser.add_argument("--n-states", type=int, default=20_000, help="teacher states (a fifth held out)")
@@ -118,7 +124,8 @@ def main(argv: Optional[list[str]] = None) -> str:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     model = teacher(args.env, args.cache)
-    states = teacher_states(model, args.env, args.n_states, epsilon=SETTINGS[args.env]["exploration_final_eps"], seed=0)
+    settings, steps = zoo_settings(args.env)
+    states = teacher_states(model, args.env, args.n_states, epsilon=settings["exploration_final_eps"], seed=0)
     with th.no_grad():
         targets = model.q_net(th.as_tensor(states))
     split = len(states) * 4 // 5
@@ -127,7 +134,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     command = " ".join(["python lab/q_regression.py"] + (argv if argv is not None else sys.argv[1:]))
     lines = [
         f"Made by `{command}`: a teacher DQN (`MlpPolicy`, rl-zoo3's tuned {args.env} settings, seed 0, "
-        f"{TEACHER_STEPS[args.env]:,} steps; greedy return {greedy_return(model, args.env):.1f}), its Q-values on "
+        f"{steps:,} steps; greedy return {greedy_return(model, args.env):.1f}), its Q-values on "
         f"{args.n_states:,} states of its epsilon-greedy episodes (a fifth held out) regressed by fresh networks with "
         f"its optimiser settings, seeds {args.seeds}. Held-out smooth L1 loss, share of greedy actions that are the "
         "teacher's, and the mean return of 3 greedy episodes; medians over seeds.",

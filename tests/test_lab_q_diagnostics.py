@@ -25,6 +25,14 @@ def test_states_are_seeded(regression):
     np.testing.assert_array_equal(states, regression.teacher_states(model, "MountainCar-v0", 300, epsilon=0.5, seed=3))
 
 
+def test_zoo_settings_build_the_tuned_dqn(regression):
+    settings, steps = regression.zoo_settings("Acrobot-v1")
+    assert steps == 100_000 and settings["policy_kwargs"] == dict(net_arch=[256, 256])
+    assert "policy" not in settings and "n_timesteps" not in settings
+    model = DQN("MlpPolicy", "Acrobot-v1", device="cpu", **settings)
+    assert model.gradient_steps == settings["gradient_steps"] and model.learning_rate == settings["learning_rate"]
+
+
 def test_frozen_statistics_stay_through_training():
     frozen = load_script("q_frozen_norm")
     model = DQN("SpikingMlpPolicy", "MountainCar-v0", seed=0, device="cpu", learning_starts=0, train_freq=4)
