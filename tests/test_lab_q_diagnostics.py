@@ -55,3 +55,15 @@ def test_fit_lowers_the_loss(regression):
     rows = regression.fit("MountainCar-v0", "MlpPolicy", {}, seed=0, data=data, checkpoints=[1, 300])
     assert rows[1]["loss"] < rows[0]["loss"] / 2
     assert all(0.0 <= row["agree"] <= 1.0 and -200.0 <= row["ret"] <= -1.0 for row in rows)
+
+
+def test_offline_buffer_holds_consecutive_transitions():
+    offline = load_script("q_offline")
+    source = DQN("MlpPolicy", "MountainCar-v0", seed=0, device="cpu")
+    model = DQN("MlpPolicy", "MountainCar-v0", seed=0, device="cpu", buffer_size=100)
+    offline.fill_buffer(model, source, "MountainCar-v0", 50, epsilon=0.5, seed=0)
+    buffer = model.replay_buffer
+    assert buffer.pos == 50 and not buffer.full
+    obs, next_obs = buffer.observations[:50, 0], buffer.next_observations[:50, 0]
+    np.testing.assert_array_equal(next_obs[:-1], obs[1:])  # no episode ends in 50 steps of MountainCar
+    assert not buffer.dones[:50].any() and (buffer.rewards[:50] == -1.0).all()

@@ -1,0 +1,99 @@
+"""
+The spiking DQN's bootstrapped learning without its exploration: DQN's updates on a fixed buffer of a teacher's
+transitions (offline), spiking (package defaults) against SB3's MlpPolicy.
+
+``lab/q_regression.py`` shows that the spiking Q-network fits fixed targets as fast as the ANN, and
+``lab/q_frozen_norm.py`` that the drift of its observation statistics does not make it late on MountainCar. What is
+left is DQN itself: the targets that move with the network (bootstrapping) and the data it collects (exploration).
+Here the data is fixed: 50,000 transitions of the teacher of ``lab/q_regression.py`` acting epsilon-greedily (epsilon
+0.3, so that every action is seen in the states that matter), in the replay buffer of a fresh DQN with rl-zoo3's tuned
+settings (the buffer holds them all), which then runs DQN's own ``train()`` as the online algorithm does (its gradient
+steps per ``train_freq`` steps, the target network copied every ``target_update_interval`` steps), without acting.
+The greedy return of 5 episodes is measured as the updates go. If the spiking network is as fast as the ANN here, what
+makes it late online is the data it collects, not the bootstrapping::
+
+    python lab/q_offline.py                         # writes lab/q_offline.md (MountainCar-v0)
+    python lab/q_offline.py --seeds 0 --out -       # prints only
+"""
+
+import argparse
+import sys
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from lab_report import write_report
+from q_regression import greedy_return, teacher, zoo_settings
+from stable_baselines3 import DQN
+from stable_baselines3.common.logger import Logger
+
+import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
+
+POLICIES = {"ANN (MlpPolicy)": "MlpPolicy", "SNN (SpikingMlpPolicy)": "SpikingMlpPolicy"}
+
+
+def fill_buffer(model: DQN, source: DQN, env_id: str, n: int, epsilon: float, seed: int) -> None:
+    """``n`` transitions of ``source`` acting epsilon-greedily, into ``model``'s replay buffer."""
+    env, rng = gym.make(env_id), np.random.default_rng(seed)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    for _ in range(n):
+        action = env.action_space.sample() if rng.random() < epsilon else int(source.predict(obs, deterministic=True)[0])
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        # As SB3 stores a time-limit end: not done, so that the target bootstraps from the next state
+        done = np.array([terminated])
+        model.replay_buffer.add(obs[None], next_obs[None], np.array([action]), np.array([reward]), done, [{}])
+        obs = env.reset()[0] if terminated or truncated else next_obs
+
+
+def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[int]) -> list[float]:
+    """A fresh DQN's greedy return after each number of env steps' worth of updates in ``updates``."""
+    settings, _ = zoo_settings(env_id)
+    n = 50_000
+    model = DQN(policy, env_id, seed=seed, device="cpu", **dict(settings, buffer_size=n, learning_starts=0))
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    fill_buffer(model, source, env_id, n, epsilon=0.3, seed=1000 + seed)
+    returns, steps = [], 0
+    for target in updates:
+        while steps < target:
+            for _ in range(model.train_freq.frequency):
+                model.num_timesteps += 1
+                model._on_step()  # the target network's copy, every target_update_interval steps
+            steps += model.train_freq.frequency
+            model.train(gradient_steps=model.gradient_steps, batch_size=model.batch_size)
+        returns.append(greedy_return(model, env_id, episodes=5))
+    return returns
+
+
+def main(argv: Optional[list[str]] = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the fresh networks")
+    parser.add_argument("--updates", type=int, nargs="+", default=[10_000, 20_000, 40_000, 80_000], help="env steps' worth")
+    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
+    parser.add_argument("--out", default="lab/q_offline.md", help="output file ('-': print only)")
+    args = parser.parse_args(argv)
+    th.set_num_threads(1)
+    source = teacher(args.env, args.cache)
+    command = " ".join(["python lab/q_offline.py"] + (argv if argv is not None else sys.argv[1:]))
+    lines = [
+        f"Made by `{command}`: fresh DQNs (rl-zoo3's tuned {args.env} settings) updated offline on 50,000 transitions "
+        f"of the teacher of `lab/q_regression.py` (epsilon 0.3), seeds {args.seeds}. Greedy return (5 episodes) after "
+        "the updates of each number of env steps; median over seeds (min to max).",
+        "",
+        "| policy | " + " | ".join(f"{steps:,} steps" for steps in args.updates) + " |",
+        "|---|" + "---:|" * len(args.updates),
+    ]
+    for label, policy in POLICIES.items():
+        runs = np.array([offline_run(args.env, policy, seed, source, args.updates) for seed in args.seeds])
+        cells = [f"{np.median(col):.1f} ({col.min():.0f} to {col.max():.0f})" for col in runs.T]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    write_report(text, args.out, show=False)
+    return text
+
+
+if __name__ == "__main__":
+    main()
