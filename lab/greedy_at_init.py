@@ -20,47 +20,18 @@ first gradient steps on a replay buffer of random actions would do)::
 """
 
 import argparse
-import sys
 from typing import Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
-from lab_report import write_report
+from episodes import greedy_returns, play_states
+from lab_report import finish_report, made_by
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
 
 TASKS = {"MountainCar-v0": -200.0, "Acrobot-v1": -500.0, "CartPole-v1": None}  # the return of an episode that fails
 POLICIES = {"ANN (MlpPolicy)": "MlpPolicy", "SNN (SpikingMlpPolicy)": "SpikingMlpPolicy"}
-
-
-def random_states(env_id: str, n: int, seed: int) -> np.ndarray:
-    """``n`` observations of random-action episodes."""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    states, (obs, _) = [], env.reset(seed=seed)
-    while len(states) < n:
-        states.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.asarray(states, dtype=np.float32)
-
-
-def greedy_returns(model: DQN, env_id: str, episodes: int, seed: int) -> list[float]:
-    """Returns of greedy episodes of the model as it is."""
-    env, returns = gym.make(env_id), []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + 1000 + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(int(action))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
 
 
 def measure(env_id: str, policy: str, seed: int, states: np.ndarray, episodes: int) -> dict[str, float]:
@@ -88,7 +59,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     parser.add_argument("--out", default="lab/greedy_at_init.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
-    command = " ".join(["python lab/greedy_at_init.py"] + (argv if argv is not None else sys.argv[1:]))
+    command = made_by("lab/greedy_at_init.py", argv)
     lines = [
         f"Made by `{command}`: untrained DQN networks (rl-zoo3's `net_arch=[256, 256]`), seeds {args.seeds}, "
         f"{args.n_states} states of random-action episodes, {args.episodes} greedy episodes each. Mean over seeds "
@@ -99,7 +70,7 @@ def main(argv: Optional[list[str]] = None) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for env_id, failed in TASKS.items():
-        states = random_states(env_id, args.n_states, seed=0)
+        states = play_states(env_id, args.n_states, seed=0)
         for label, policy in POLICIES.items():
             rows = [measure(env_id, policy, seed, states, args.episodes) for seed in args.seeds]
             share = np.array([row["share"] for row in rows])
@@ -111,9 +82,7 @@ def main(argv: Optional[list[str]] = None) -> str:
                 f"| {returns.mean():.1f} | {early} |"
             )
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    write_report(text, args.out, show=False)
-    return text
+    return finish_report(lines, args.out)
 
 
 if __name__ == "__main__":

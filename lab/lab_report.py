@@ -1,5 +1,8 @@
 """The lab scripts' last step: show the report and keep it where ``--out`` says."""
 
+import sys
+from typing import Optional
+
 
 def write_report(text: str, out: str, show: bool = True) -> None:
     """
@@ -14,3 +17,15 @@ def write_report(text: str, out: str, show: bool = True) -> None:
     if out != "-":
         with open(out, "w") as file:
             file.write(text)
+
+
+def made_by(script: str, argv: Optional[list[str]]) -> str:
+    """The command a report's header names: ``python <script>`` and its arguments (``argv``, or the command line's)."""
+    return " ".join([f"python {script}"] + (argv if argv is not None else sys.argv[1:]))
+
+
+def finish_report(lines: list[str], out: str) -> str:
+    """Write the report of ``lines`` (printed row by row as they came) to ``out``; its text."""
+    text = "\n".join(lines) + "\n"
+    write_report(text, out, show=False)
+    return text

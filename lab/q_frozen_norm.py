@@ -16,13 +16,12 @@ whose run has finished (its evaluations in ``--cache``) is reported again withou
 
 import argparse
 import os
-import sys
 from typing import Optional
 
 import numpy as np
 import torch as th
-from greedy_at_init import random_states
-from lab_report import write_report
+from episodes import play_states
+from lab_report import finish_report, made_by
 from q_regression import teacher, teacher_states, zoo_settings
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import EvalCallback
@@ -70,8 +69,8 @@ def main(argv: Optional[list[str]] = None) -> str:
     th.set_num_threads(1)
     epsilon = zoo_settings(args.env)[0]["exploration_final_eps"]
     states = teacher_states(teacher(args.env, args.cache), args.env, 20_000, epsilon, seed=0)
-    spread = random_states(args.env, 20_000, seed=0).std(axis=0)
-    command = " ".join(["python lab/q_frozen_norm.py"] + (argv if argv is not None else sys.argv[1:]))
+    spread = play_states(args.env, 20_000, seed=0).std(axis=0)
+    command = made_by("lab/q_frozen_norm.py", argv)
     lines = [
         f"Made by `{command}`: spiking DQN (package defaults, rl-zoo3's tuned {args.env} settings) with its observation "
         "statistics fitted on 20,000 states of the teacher of `lab/q_regression.py` and frozen. Mean return of 10 "
@@ -87,9 +86,7 @@ def main(argv: Optional[list[str]] = None) -> str:
         shown = " ".join(f"{value:.0f}" for value in returns[1::2])
         lines.append(f"| {seed} | {shown} | {returns[-1]:.1f} |")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    write_report(text, args.out, show=False)
-    return text
+    return finish_report(lines, args.out)
 
 
 if __name__ == "__main__":

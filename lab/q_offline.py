@@ -17,13 +17,12 @@ makes it late online is the data it collects, not the bootstrapping::
 """
 
 import argparse
-import sys
 from typing import Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
-from lab_report import write_report
+from episodes import epsilon_greedy
+from lab_report import finish_report, made_by
 from q_regression import greedy_return, teacher, zoo_settings
 from stable_baselines3 import DQN
 from stable_baselines3.common.logger import Logger
@@ -35,16 +34,11 @@ POLICIES = {"ANN (MlpPolicy)": "MlpPolicy", "SNN (SpikingMlpPolicy)": "SpikingMl
 
 def fill_buffer(model: DQN, source: DQN, env_id: str, n: int, epsilon: float, seed: int) -> None:
     """``n`` transitions of ``source`` acting epsilon-greedily, into ``model``'s replay buffer."""
-    env, rng = gym.make(env_id), np.random.default_rng(seed)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    for _ in range(n):
-        action = env.action_space.sample() if rng.random() < epsilon else int(source.predict(obs, deterministic=True)[0])
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+    for obs, action, reward, next_obs, terminated in epsilon_greedy(env_id, n, seed, source, epsilon):
         # As SB3 stores a time-limit end: not done, so that the target bootstraps from the next state
-        done = np.array([terminated])
-        model.replay_buffer.add(obs[None], next_obs[None], np.array([action]), np.array([reward]), done, [{}])
-        obs = env.reset()[0] if terminated or truncated else next_obs
+        model.replay_buffer.add(
+            obs[None], next_obs[None], np.array([action]), np.array([reward]), np.array([terminated]), [{}]
+        )
 
 
 def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[int]) -> list[float]:
@@ -76,7 +70,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     source = teacher(args.env, args.cache)
-    command = " ".join(["python lab/q_offline.py"] + (argv if argv is not None else sys.argv[1:]))
+    command = made_by("lab/q_offline.py", argv)
     lines = [
         f"Made by `{command}`: fresh DQNs (rl-zoo3's tuned {args.env} settings) updated offline on 50,000 transitions "
         f"of the teacher of `lab/q_regression.py` (epsilon 0.3), seeds {args.seeds}. Greedy return (5 episodes) after "
@@ -90,9 +84,7 @@ def main(argv: Optional[list[str]] = None) -> str:
         cells = [f"{np.median(col):.1f} ({col.min():.0f} to {col.max():.0f})" for col in runs.T]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    write_report(text, args.out, show=False)
-    return text
+    return finish_report(lines, args.out)
 
 
 if __name__ == "__main__":

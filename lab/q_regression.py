@@ -15,14 +15,13 @@ of states where the fitted network's greedy action is the teacher's, and the ret
 
 import argparse
 import os
-import sys
 from typing import Any, Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 import torch.nn.functional as F
-from lab_report import write_report
+from episodes import greedy_returns, play_states
+from lab_report import finish_report, made_by
 from stable_baselines3 import DQN
 
 import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
@@ -63,29 +62,12 @@ def teacher(env_id: str, cache: str) -> DQN:
 
 def teacher_states(model: DQN, env_id: str, n: int, epsilon: float, seed: int) -> np.ndarray:
     """``n`` observations of the teacher's epsilon-greedy episodes."""
-    env, rng, states = gym.make(env_id), np.random.default_rng(seed), []
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    while len(states) < n:
-        states.append(obs)
-        action = env.action_space.sample() if rng.random() < epsilon else int(model.predict(obs, deterministic=True)[0])
-        obs, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.asarray(states, dtype=np.float32)
+    return play_states(env_id, n, seed, model, epsilon)
 
 
 def greedy_return(model: DQN, env_id: str, episodes: int = 3) -> float:
-    """Mean return of greedy episodes."""
-    env, total = gym.make(env_id), 0.0
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=2000 + episode)
-        done = False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(int(model.predict(obs, deterministic=True)[0]))
-            total += float(reward)
-            done = terminated or truncated
-    return total / episodes
+    """Mean return of greedy episodes (reset seeds 2000, 2001, ...)."""
+    return float(np.mean(greedy_returns(model, env_id, episodes, seed=1000)))
 
 
 def fit(env_id: str, policy: str, knobs: dict, seed: int, data: tuple, checkpoints: list[int]) -> list[dict[str, float]]:
@@ -131,7 +113,7 @@ def main(argv: Optional[list[str]] = None) -> str:
     split = len(states) * 4 // 5
     x = th.as_tensor(states)
     data = ((x[:split], targets[:split]), (x[split:], targets[split:]))
-    command = " ".join(["python lab/q_regression.py"] + (argv if argv is not None else sys.argv[1:]))
+    command = made_by("lab/q_regression.py", argv)
     lines = [
         f"Made by `{command}`: a teacher DQN (`MlpPolicy`, rl-zoo3's tuned {args.env} settings, seed 0, "
         f"{steps:,} steps; greedy return {greedy_return(model, args.env):.1f}), its Q-values on "
@@ -148,9 +130,7 @@ def main(argv: Optional[list[str]] = None) -> str:
             loss, agree, ret = (np.median([run[index][key] for run in runs]) for key in ("loss", "agree", "ret"))
             lines.append(f"| {label} | {checkpoint:,} | {loss:.4f} | {agree:.2f} | {ret:.1f} |")
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    write_report(text, args.out, show=False)
-    return text
+    return finish_report(lines, args.out)
 
 
 if __name__ == "__main__":

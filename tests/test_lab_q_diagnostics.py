@@ -15,14 +15,17 @@ def regression():
 
 
 def test_states_are_seeded(regression):
-    greedy = load_script("greedy_at_init")
-    first, again = greedy.random_states("MountainCar-v0", 300, seed=3), greedy.random_states("MountainCar-v0", 300, seed=3)
+    episodes = load_script("episodes")
+    first, again = episodes.play_states("MountainCar-v0", 300, seed=3), episodes.play_states("MountainCar-v0", 300, seed=3)
     np.testing.assert_array_equal(first, again)
-    assert first.shape == (300, 2)
-    assert not np.array_equal(first, greedy.random_states("MountainCar-v0", 300, seed=4))
+    assert first.shape == (300, 2) and first.dtype == np.float32
+    assert not np.array_equal(first, episodes.play_states("MountainCar-v0", 300, seed=4))
     model = DQN("MlpPolicy", "MountainCar-v0", seed=0, device="cpu")
     states = regression.teacher_states(model, "MountainCar-v0", 300, epsilon=0.5, seed=3)
     np.testing.assert_array_equal(states, regression.teacher_states(model, "MountainCar-v0", 300, epsilon=0.5, seed=3))
+    assert not np.array_equal(states, first)  # half the actions are the model's
+    with pytest.raises(ValueError, match="needs a model"):
+        episodes.play_states("MountainCar-v0", 10, seed=0, epsilon=0.5)
 
 
 def test_zoo_settings_build_the_tuned_dqn(regression):
