@@ -12,6 +12,13 @@ standard normal projection exceeds its threshold's offset ``c_j``, ``P(z > c_j)`
 layer fires at 0.09 (0.28 uncentred); ``ThresholdCentredSpikingDQNPolicy`` centres each neuron's mean current at its
 threshold instead, where its surrogate gradient peaks: no silent neuron and a rate of 0.29 on CartPole.
 
+``DirectPathSpikingDQNPolicy``: the spiking DQN policy whose Q-values add a linear map of the standardised
+observation (a direct, non-spiking path from the input to the readout, zero at the start) to the spiking network's.
+A spiking network is piecewise constant in its input: on MountainCar most of a trained agent's transitions give the
+default spiking Q-network exactly the same Q-values for a state and the next one, none the ANN
+(``lab/q_saturation.md``), so DQN's bootstrapped target ``r + gamma * max Q(s')`` then pins ``Q(s)`` to the fixed
+point ``r / (1 - gamma)``. The direct path makes the Q-values change with every state.
+
 ``AnnCriticSpikingActorCriticPolicy``: the spiking actor-critic policy with SB3's ANN value function, as the
 off-policy policies keep ANN critics, for A2C's fall-back on CartPole (``lab/a2c_fallback.md``).
 
@@ -74,6 +81,39 @@ class ThresholdCentredSpikingDQNPolicy(CentredSpikingDQNPolicy):
     """:class:`CentredSpikingDQNPolicy` whose second-layer neurons start with their mean current at the threshold."""
 
     offset = 1.0
+
+
+class DirectPathHead(nn.Module):
+    """
+    A spiking head that begins with a :class:`~sb3_spiking.snn.RunningNorm`, plus a linear map of its standardised
+    input added to its output: ``head(x) + direct(norm(x))``, the map zero at the start.
+
+    :param head: The spiking head (``RunningNorm`` first, the non-spiking readout last)
+    :param output_dim: Number of outputs of the head
+    """
+
+    def __init__(self, head: nn.Sequential, output_dim: int) -> None:
+        super().__init__()
+        if not isinstance(head[0], RunningNorm):
+            raise ValueError(f"a direct path needs a head that standardises its input first, got {type(head[0]).__name__}")
+        self.norm, self.spiking = head[0], head[1:]
+        self.direct = nn.Linear(self.norm.num_features, output_dim)
+        nn.init.zeros_(self.direct.weight)
+        nn.init.zeros_(self.direct.bias)
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        z = self.norm(x)
+        return self.spiking(z) + self.direct(z)
+
+
+class DirectPathSpikingDQNPolicy(SpikingDQNPolicy):
+    """:class:`~sb3_spiking.policies.dqn.SpikingDQNPolicy` whose Q-network is a :class:`DirectPathHead` (the online
+    network's spiking weights are the default's from the same seed: the direct map is drawn after them)."""
+
+    def make_q_net(self) -> SpikingQNetwork:
+        q_net = super().make_q_net()
+        q_net.q_net = DirectPathHead(q_net.q_net, int(self.action_space.n)).to(self.device)
+        return q_net
 
 
 class AnnCriticSpikingActorCriticPolicy(SpikingActorCriticPolicy):

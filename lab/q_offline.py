@@ -17,7 +17,8 @@ makes it late online is the data it collects, not the bootstrapping::
 """
 
 import argparse
-from typing import Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 import numpy as np
 import torch as th
@@ -41,14 +42,23 @@ def fill_buffer(model: DQN, source: DQN, env_id: str, n: int, epsilon: float, se
         )
 
 
-def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[int]) -> list[float]:
-    """A fresh DQN's greedy return after each number of env steps' worth of updates in ``updates``."""
+def offline_model(
+    env_id: str, policy: Any, seed: int, source: DQN, n: int = 50_000, policy_kwargs: Optional[dict[str, Any]] = None
+) -> DQN:
+    """A fresh DQN (rl-zoo3's tuned settings, ``policy_kwargs`` added to its own), its replay buffer filled with ``n``
+    of ``source``'s transitions."""
     settings, _ = zoo_settings(env_id)
-    n = 50_000
-    model = DQN(policy, env_id, seed=seed, device="cpu", **dict(settings, buffer_size=n, learning_starts=0))
+    policy_kwargs = dict(settings["policy_kwargs"], **(policy_kwargs or {}))
+    settings = dict(settings, buffer_size=n, learning_starts=0, policy_kwargs=policy_kwargs)
+    model = DQN(policy, env_id, seed=seed, device="cpu", **settings)
     model.set_logger(Logger(folder=None, output_formats=[]))
     fill_buffer(model, source, env_id, n, epsilon=0.3, seed=1000 + seed)
-    returns, steps = [], 0
+    return model
+
+
+def offline_updates(model: DQN, updates: list[int]) -> Iterator[int]:
+    """Run DQN's updates on the fixed buffer; yield the number of env steps' worth done at each of ``updates``."""
+    steps = 0
     for target in updates:
         while steps < target:
             for _ in range(model.train_freq.frequency):
@@ -56,8 +66,13 @@ def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[
                 model._on_step()  # the target network's copy, every target_update_interval steps
             steps += model.train_freq.frequency
             model.train(gradient_steps=model.gradient_steps, batch_size=model.batch_size)
-        returns.append(greedy_return(model, env_id, episodes=5))
-    return returns
+        yield steps
+
+
+def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[int]) -> list[float]:
+    """A fresh DQN's greedy return after each number of env steps' worth of updates in ``updates``."""
+    model = offline_model(env_id, policy, seed, source)
+    return [greedy_return(model, env_id, episodes=5) for _ in offline_updates(model, updates)]
 
 
 def main(argv: Optional[list[str]] = None) -> str:

@@ -99,6 +99,12 @@ VARIANTS: dict[str, Variant] = {
     # Adam and RMSprop) changes them more, as it does an ANN's
     "snn-vth025": Variant("SNN, v_threshold=0.25", dict(v_threshold=0.25)),
     "snn-vth01": Variant("SNN, v_threshold=0.1", dict(v_threshold=0.1)),
+    # a higher firing threshold: the same spikes at initialisation, larger weights, so that Adam's steps (about the
+    # learning rate per weight) change them relatively less and the second layer's currents leave the neurons' graded
+    # band (0 to T spikes) more slowly; DQN's updates drive it to 0 or T spikes on 99% of MountainCar's states within
+    # 1,000 gradient steps at the default threshold (lab/q_saturation.md)
+    "snn-vth4": Variant("SNN, v_threshold=4", dict(v_threshold=4.0)),
+    "snn-vth16": Variant("SNN, v_threshold=16", dict(v_threshold=16.0)),
     # the ANN value function on the observations standardised as the actor's first layer reads them: the lab candidate
     # that became the actor-critic default (the same networks from the same seed, tests/test_lab_candidates.py)
     "snn-normcritic": _lab_value_candidate(
@@ -119,6 +125,14 @@ VARIANTS: dict[str, Variant] = {
     # (to 0, or to the threshold): candidates of the lab, lab/candidates.py, DQN only
     "snn-span3-centred": _lab_dqn_candidate("second layer centred", "CentredSpikingDQNPolicy"),
     "snn-span3-centred1": _lab_dqn_candidate("second layer centred at the threshold", "ThresholdCentredSpikingDQNPolicy"),
+    # the Q-values plus a linear map of the standardised observation (a direct, non-spiking path to the readout): the
+    # spiking Q-network is piecewise constant in its input, which stalls DQN's bootstrapped targets (lab/q_bootstrap.md)
+    "snn-direct": Variant(
+        "SNN, direct linear path to the readout",
+        algos={"dqn": "dqn"},
+        mlp_only=True,
+        policy="lab.candidates.DirectPathSpikingDQNPolicy",
+    ),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),
@@ -145,6 +159,9 @@ COLORS = {
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
+    "snn-direct": "crimson",
+    "snn-vth4": "teal",
+    "snn-vth16": "olive",
     "snn-norec": "peru",
     "snn-span3": "crimson",
     "snn-span0": "slategray",

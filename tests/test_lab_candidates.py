@@ -164,3 +164,24 @@ def test_the_raw_critic_candidates_keep_the_earlier_default(candidates, algo):
     assert [key for key, _ in got] == [key for key, _ in want]
     for (key, param), (_, expected) in zip(got, want):
         th.testing.assert_close(param, expected, rtol=0, atol=0, msg=key)
+
+
+def test_the_direct_path_candidate(candidates, tmp_path):
+    settings = dict(seed=4, device="cpu", learning_starts=0, batch_size=16)
+    default = DQN("SpikingMlpPolicy", "MountainCar-v0", **settings)
+    model = DQN(candidates.DirectPathSpikingDQNPolicy, "MountainCar-v0", **settings)
+    head = model.q_net.q_net
+    assert isinstance(head, candidates.DirectPathHead) and head.direct.weight.abs().sum() == 0
+    x = th.tensor([[-0.5, 0.01], [0.3, -0.04]])
+    with th.no_grad():  # no update of the statistics: the same network as the default's from the same seed
+        th.testing.assert_close(model.q_net(x), default.q_net(x))
+        head.direct.weight.fill_(1.0)
+        z = head.norm(x)
+        th.testing.assert_close(model.q_net(x) - default.q_net(x), z.sum(dim=1, keepdim=True).expand(-1, 3))
+    model.learn(64)  # the direct path is trained with the rest, and saved with it
+    model.save(tmp_path / "direct.zip")
+    loaded = DQN.load(tmp_path / "direct.zip", device="cpu")
+    with th.no_grad():
+        th.testing.assert_close(loaded.q_net(x), model.q_net(x))
+    with pytest.raises(ValueError, match="standardises its input first"):
+        candidates.DirectPathHead(nn.Sequential(nn.Linear(2, 3)), 3)

@@ -70,3 +70,24 @@ def test_offline_buffer_holds_consecutive_transitions():
     obs, next_obs = buffer.observations[:50, 0], buffer.next_observations[:50, 0]
     np.testing.assert_array_equal(next_obs[:-1], obs[1:])  # no episode ends in 50 steps of MountainCar
     assert not buffer.dones[:50].any() and (buffer.rewards[:50] == -1.0).all()
+
+
+def test_saturation_reading_counts_spikes_and_same_outputs():
+    saturation = load_script("q_saturation")
+    model = DQN("SpikingMlpPolicy", "MountainCar-v0", seed=0, device="cpu", policy_kwargs=dict(net_arch=[8, 6]))
+    x = th.tensor([[-0.5, 0.0], [-0.5, 0.0], [0.2, 0.05]])
+    counts = saturation.spike_counts(model, x)
+    assert [tuple(c.shape) for c in counts] == [(3, 8), (3, 6)]
+    assert all(((c >= 0) & (c <= 8) & (c == c.round())).all() for c in counts)
+    th.testing.assert_close(counts[0][0], counts[0][1])
+    # a transition to the same state: the same Q-values and no neuron changed; the readings are shares and counts
+    row = saturation.reading(model, x[:2], x[1:3])
+    assert len(row) == 5 and 0.0 <= row[0] <= 1.0 and row[0] in (0.5, 1.0)
+    assert row[2] <= 8 and row[4] <= 6 and 0.0 <= row[1] <= 1.0 and 0.0 <= row[3] <= 1.0
+    assert saturation.reading(model, x, x) == [1.0, row_sat(counts[0]), 0.0, row_sat(counts[1]), 0.0]
+    ann = DQN("MlpPolicy", "MountainCar-v0", seed=0, device="cpu")
+    assert saturation.reading(ann, x, x) == [1.0] and saturation.reading(ann, x[:1], x[2:]) == [0.0]
+
+
+def row_sat(counts: th.Tensor) -> float:
+    return float(((counts == 0) | (counts == 8)).float().mean())
