@@ -19,6 +19,14 @@ default spiking Q-network exactly the same Q-values for a state and the next one
 (``lab/q_saturation.md``), so DQN's bootstrapped target ``r + gamma * max Q(s')`` then pins ``Q(s)`` to the fixed
 point ``r / (1 - gamma)``. The direct path makes the Q-values change with every state.
 
+``NormalisedSpikingDQNPolicy``: the spiking DQN policy whose hidden layers after the first standardise their input
+currents per neuron (SpikingJelly's multi-step ``BatchNorm1d`` over the batch and the ``T`` steps, as
+threshold-dependent batch normalisation does), then scale them to half a threshold around the threshold, where a
+LIF neuron's spike count is graded. DQN's updates drive the second layer's currents out of that band on MountainCar
+(99% of its (state, neuron) pairs at 0 or ``T`` spikes after 1,000 gradient steps, ``lab/q_saturation.md``): the
+standardisation keeps them in it whatever the scale of the weights. ``FixedNormalisedSpikingDQNPolicy`` keeps the
+scale and shift fixed (Adam would move them by about the learning rate per step, as it moves the weights).
+
 ``AnnCriticSpikingActorCriticPolicy``: the spiking actor-critic policy with SB3's ANN value function, as the
 off-policy policies keep ANN critics, for A2C's fall-back on CartPole (``lab/a2c_fallback.md``).
 
@@ -36,6 +44,8 @@ from functools import partial
 
 import numpy as np
 import torch as th
+from spikingjelly.activation_based import layer as sj_layer
+from spikingjelly.activation_based.neuron import BaseNode
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
@@ -114,6 +124,44 @@ class DirectPathSpikingDQNPolicy(SpikingDQNPolicy):
         q_net = super().make_q_net()
         q_net.q_net = DirectPathHead(q_net.q_net, int(self.action_space.n)).to(self.device)
         return q_net
+
+
+def normalise_hidden_currents_(sequence: nn.Sequential, v_threshold: float, learnable: bool = True) -> nn.Sequential:
+    """A copy of a spiking head's module list with a multi-step batch norm between each linear layer that reads
+    spikes and its spiking neurons (not the first layer's, nor the readout's): currents standardised per neuron, then
+    scaled by ``v_threshold / 2`` around ``v_threshold``."""
+    modules, out = list(sequence), []
+    for index, module in enumerate(modules):
+        out.append(module)
+        after_spikes = any(isinstance(previous, BaseNode) for previous in modules[:index])
+        following = modules[index + 1] if index + 1 < len(modules) else None
+        if isinstance(module, nn.Linear) and after_spikes and isinstance(following, BaseNode):
+            norm = sj_layer.BatchNorm1d(module.out_features, step_mode="m")
+            with th.no_grad():
+                norm.weight.fill_(v_threshold / 2)
+                norm.bias.fill_(v_threshold)
+            norm.weight.requires_grad_(learnable)
+            norm.bias.requires_grad_(learnable)
+            out.append(norm)
+    return nn.Sequential(*out)
+
+
+class NormalisedSpikingDQNPolicy(SpikingDQNPolicy):
+    """:class:`~sb3_spiking.policies.dqn.SpikingDQNPolicy` whose hidden currents after the first layer are batch
+    normalised (:func:`normalise_hidden_currents_`); the scale and shift are learned."""
+
+    learnable = True
+
+    def make_q_net(self) -> SpikingQNetwork:
+        q_net = super().make_q_net()
+        q_net.q_net = normalise_hidden_currents_(q_net.q_net, self.spiking.v_threshold, self.learnable).to(self.device)
+        return q_net
+
+
+class FixedNormalisedSpikingDQNPolicy(NormalisedSpikingDQNPolicy):
+    """:class:`NormalisedSpikingDQNPolicy` with the scale and shift fixed."""
+
+    learnable = False
 
 
 class AnnCriticSpikingActorCriticPolicy(SpikingActorCriticPolicy):

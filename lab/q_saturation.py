@@ -15,7 +15,7 @@ after each number of env steps' worth of updates, on 3,000 of the buffer's trans
 exactly the same for ``s`` and ``s'``; per hidden layer, the share of (state, neuron) pairs at 0 or ``T`` spikes and
 the number of neurons whose count differs between ``s`` and ``s'``. A higher ``v_threshold`` draws the weights on a
 larger scale (the spikes at initialisation are the same), so that the same Adam steps move the currents relatively
-less::
+less. Batch-normalising the hidden currents (``lab/candidates.py``) keeps them in the band whatever the weights::
 
     python lab/q_saturation.py                         # writes lab/q_saturation.md (MountainCar-v0)
     python lab/q_saturation.py --seeds 0 --out -       # prints only
@@ -39,7 +39,7 @@ import sb3_spiking  # noqa: F401  (registers the Spiking*Policy names)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, for lab.candidates
 
-from lab.candidates import DirectPathSpikingDQNPolicy
+from lab.candidates import DirectPathSpikingDQNPolicy, FixedNormalisedSpikingDQNPolicy, NormalisedSpikingDQNPolicy
 
 STUDENTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "ANN (MlpPolicy)": ("MlpPolicy", {}),
@@ -47,6 +47,8 @@ STUDENTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "SNN, v_threshold=4": ("SpikingMlpPolicy", dict(v_threshold=4.0)),
     "SNN, v_threshold=16": ("SpikingMlpPolicy", dict(v_threshold=16.0)),
     "SNN, direct linear path (lab.candidates)": (DirectPathSpikingDQNPolicy, {}),
+    "SNN, hidden currents batch-normalised (lab.candidates)": (NormalisedSpikingDQNPolicy, {}),
+    "SNN, hidden currents batch-normalised, fixed scale (lab.candidates)": (FixedNormalisedSpikingDQNPolicy, {}),
 }
 
 

@@ -133,6 +133,14 @@ VARIANTS: dict[str, Variant] = {
         mlp_only=True,
         policy="lab.candidates.DirectPathSpikingDQNPolicy",
     ),
+    # the hidden currents after the first layer batch-normalised per neuron (scale and shift learned), so that DQN's
+    # updates cannot drive them out of the band where a spike count is graded (lab/q_saturation.md)
+    "snn-bn": Variant(
+        "SNN, hidden currents batch-normalised",
+        algos={"dqn": "dqn"},
+        mlp_only=True,
+        policy="lab.candidates.NormalisedSpikingDQNPolicy",
+    ),
     # the stateful policy without recurrent synapses (each layer a low-pass filter and a threshold; before the knob existed,
     # the only stateful policy)
     "snn-norec": Variant("SNN, no recurrent synapses", dict(recurrent_synapses=False), algos={"ppo_lstm": "ppo_lstm"}),
@@ -160,6 +168,7 @@ COLORS = {
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
     "snn-direct": "crimson",
+    "snn-bn": "navy",
     "snn-vth4": "teal",
     "snn-vth16": "olive",
     "snn-norec": "peru",

@@ -185,3 +185,54 @@ def test_the_direct_path_candidate(candidates, tmp_path):
         th.testing.assert_close(loaded.q_net(x), model.q_net(x))
     with pytest.raises(ValueError, match="standardises its input first"):
         candidates.DirectPathHead(nn.Sequential(nn.Linear(2, 3)), 3)
+
+
+@pytest.mark.parametrize("name, learnable", [("NormalisedSpikingDQNPolicy", True), ("FixedNormalisedSpikingDQNPolicy", False)])
+def test_the_normalised_currents_candidates(candidates, name, learnable):
+    model = DQN(
+        getattr(candidates, name),
+        "CartPole-v1",
+        seed=0,
+        device="cpu",
+        learning_starts=0,
+        batch_size=16,
+        train_freq=4,
+        target_update_interval=8,
+        policy_kwargs=dict(net_arch=[16, 12, 10], v_threshold=2.0),
+    )
+    kinds = [type(module).__name__ for module in model.q_net.q_net]
+    # a batch norm before each hidden layer that reads spikes, none before the first layer nor in the readout
+    assert kinds == [
+        "RunningNorm",
+        "Linear",
+        "RepeatOverTime",
+        "LIFNode",
+        "Linear",
+        "BatchNorm1d",
+        "LIFNode",
+        "Linear",
+        "BatchNorm1d",
+        "LIFNode",
+        "NonSpikingReadout",
+    ]
+    norms = [module for module in model.q_net.q_net if isinstance(module, nn.BatchNorm1d)]
+    assert [norm.num_features for norm in norms] == [12, 10]
+    for norm in norms:
+        assert norm.weight.requires_grad is learnable and norm.bias.requires_grad is learnable
+        assert (norm.weight == 1.0).all() and (norm.bias == 2.0).all()  # half a threshold around the threshold
+    # in training mode each neuron's current over the batch and the T steps is standardised, then scaled and shifted
+    current = []
+    hook = norms[0].register_forward_hook(lambda _module, _inputs, out: current.append(out))
+    model.q_net.set_training_mode(True)
+    model.q_net(th.randn(64, 4))
+    hook.remove()
+    flat = current[0].reshape(-1, 12)
+    th.testing.assert_close(flat.mean(0), th.full((12,), 2.0), atol=1e-4, rtol=0)
+    th.testing.assert_close(flat.std(0, unbiased=False), th.full((12,), 1.0), atol=1e-2, rtol=0)
+    model.learn(64)
+    assert not norms[0].running_mean.eq(0).all()  # the statistics were learned
+    # and SB3's DQN copies them to the target network with the weights
+    assert norms[0].running_mean.data_ptr() in [stat.data_ptr() for stat in model.batch_norm_stats]
+    target_norm = next(module for module in model.q_net_target.q_net if isinstance(module, nn.BatchNorm1d))
+    assert target_norm.running_var.data_ptr() in [stat.data_ptr() for stat in model.batch_norm_stats_target]
+    assert norms[0].weight.eq(1.0).all().item() is not learnable  # the fixed scale stayed, the learned one moved

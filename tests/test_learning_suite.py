@@ -166,6 +166,7 @@ def test_variants_change_only_their_knobs():
         "snn-span3-centred",
         "snn-span3-centred1",
         "snn-direct",
+        "snn-bn",
         "snn-norec",
         "snn-stateless",
     ]
@@ -173,7 +174,7 @@ def test_variants_change_only_their_knobs():
     mlp_only = ["snn-pop", "snn-pop-raw", "snn-raw", "snn-proxy", "snn-pop-clip3", "snn-span0", "snn-qknobs"]
     mlp_only += ["snn-spikingcritic", "snn-anncritic", "snn-normcritic", "snn-normq", "snn-rawq"]
     mlp_only += ["snn-span3-centred", "snn-span3-centred1"]
-    expected = [*mlp_only, "snn-direct", "snn-norec", "snn-stateless"]
+    expected = [*mlp_only, "snn-direct", "snn-bn", "snn-norec", "snn-stateless"]
     assert [p for p in suite.POLICIES if not suite.runs_variant(breakout, p)] == expected
     # The Q-networks' defaults on the other families, not on the Q-networks (whose defaults they are)
     assert suite.policy_params(suite.TASKS["cartpole-a2c"], "snn-qknobs") == [
