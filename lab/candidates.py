@@ -14,10 +14,11 @@ threshold instead, where its surrogate gradient peaks: no silent neuron and a ra
 
 ``DirectPathSpikingDQNPolicy``: the spiking DQN policy whose Q-values add a linear map of the standardised
 observation (a direct, non-spiking path from the input to the readout, zero at the start) to the spiking network's.
-A spiking network is piecewise constant in its input: on MountainCar most of a trained agent's transitions give the
-default spiking Q-network exactly the same Q-values for a state and the next one, none the ANN
-(``lab/q_saturation.md``), so DQN's bootstrapped target ``r + gamma * max Q(s')`` then pins ``Q(s)`` to the fixed
-point ``r / (1 - gamma)``. The direct path makes the Q-values change with every state.
+A spiking network is piecewise constant in its input: after a thousand of DQN's gradient steps on MountainCar, 70% of
+the transitions of a trained agent's replay buffer get exactly the same Q-values for the state and the next one from
+the default spiking Q-network, none from the ANN (``lab/q_saturation.md``), and DQN's bootstrapped target
+``r + gamma * max Q(s')`` then pins ``Q(s)`` to the fixed point ``r / (1 - gamma)``. The direct path makes the
+Q-values change with every state.
 
 ``NormalisedSpikingDQNPolicy``: the spiking DQN policy whose hidden layers after the first standardise their input
 currents per neuron (SpikingJelly's multi-step ``BatchNorm1d`` over the batch and the ``T`` steps, as

@@ -125,10 +125,11 @@ VARIANTS: dict[str, Variant] = {
     # (to 0, or to the threshold): candidates of the lab, lab/candidates.py, DQN only
     "snn-span3-centred": _lab_dqn_candidate("second layer centred", "CentredSpikingDQNPolicy"),
     "snn-span3-centred1": _lab_dqn_candidate("second layer centred at the threshold", "ThresholdCentredSpikingDQNPolicy"),
-    # the Q-values plus a linear map of the standardised observation (a direct, non-spiking path to the readout): the
-    # spiking Q-network is piecewise constant in its input, which stalls DQN's bootstrapped targets (lab/q_bootstrap.md)
+    # the Q-values plus a linear map of the standardised observation (a direct, non-spiking path): the spiking Q-network
+    # is piecewise constant in its input, and DQN's target for a transition whose two states get the same Q-values pins
+    # them to r / (1 - gamma) (lab/q_saturation.md)
     "snn-direct": Variant(
-        "SNN, direct linear path to the readout",
+        "SNN, direct linear path to the Q-values",
         algos={"dqn": "dqn"},
         mlp_only=True,
         policy="lab.candidates.DirectPathSpikingDQNPolicy",
@@ -167,10 +168,10 @@ COLORS = {
     "snn-soft-clip3": "navy",
     "snn-pop-clip3": "lime",
     "snn-stateless": "silver",
-    "snn-direct": "crimson",
-    "snn-bn": "navy",
-    "snn-vth4": "teal",
-    "snn-vth16": "olive",
+    "snn-direct": "darkred",
+    "snn-bn": "cadetblue",
+    "snn-vth4": "goldenrod",
+    "snn-vth16": "mediumseagreen",
     "snn-norec": "peru",
     "snn-span3": "crimson",
     "snn-span0": "slategray",
