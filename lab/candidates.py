@@ -127,7 +127,7 @@ class DirectPathSpikingDQNPolicy(SpikingDQNPolicy):
         return q_net
 
 
-def normalise_hidden_currents_(sequence: nn.Sequential, v_threshold: float, learnable: bool = True) -> nn.Sequential:
+def with_normalised_currents(sequence: nn.Sequential, v_threshold: float, learnable: bool = True) -> nn.Sequential:
     """A copy of a spiking head's module list with a multi-step batch norm between each linear layer that reads
     spikes and its spiking neurons (not the first layer's, nor the readout's): currents standardised per neuron, then
     scaled by ``v_threshold / 2`` around ``v_threshold``."""
@@ -149,13 +149,13 @@ def normalise_hidden_currents_(sequence: nn.Sequential, v_threshold: float, lear
 
 class NormalisedSpikingDQNPolicy(SpikingDQNPolicy):
     """:class:`~sb3_spiking.policies.dqn.SpikingDQNPolicy` whose hidden currents after the first layer are batch
-    normalised (:func:`normalise_hidden_currents_`); the scale and shift are learned."""
+    normalised (:func:`with_normalised_currents`); the scale and shift are learned."""
 
     learnable = True
 
     def make_q_net(self) -> SpikingQNetwork:
         q_net = super().make_q_net()
-        q_net.q_net = normalise_hidden_currents_(q_net.q_net, self.spiking.v_threshold, self.learnable).to(self.device)
+        q_net.q_net = with_normalised_currents(q_net.q_net, self.spiking.v_threshold, self.learnable).to(self.device)
         return q_net
 
 

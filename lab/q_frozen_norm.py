@@ -14,7 +14,6 @@ whose run has finished (its evaluations in ``--cache``) is reported again withou
     python lab/q_frozen_norm.py --seeds 0 1          # writes lab/q_frozen_norm.md
 """
 
-import argparse
 import os
 from typing import Optional
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch as th
 from episodes import play_states
 from lab_report import finish_report, made_by
-from q_regression import teacher, teacher_states, zoo_settings
+from q_regression import teacher, teacher_parser, teacher_states, zoo_settings
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -60,11 +59,7 @@ def run(env_id: str, seed: int, states: np.ndarray, log_dir: str) -> tuple[np.nd
 
 
 def main(argv: Optional[list[str]] = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds")
-    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
-    parser.add_argument("--out", default="lab/q_frozen_norm.md", help="output file ('-': print only)")
+    parser = teacher_parser(__doc__, "lab/q_frozen_norm.md", [0, 1])
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     epsilon = zoo_settings(args.env)[0]["exploration_final_eps"]

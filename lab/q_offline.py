@@ -16,7 +16,6 @@ makes it late online is the data it collects, not the bootstrapping::
     python lab/q_offline.py --seeds 0 --out -       # prints only
 """
 
-import argparse
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch as th
 from episodes import epsilon_greedy
 from lab_report import finish_report, made_by
-from q_regression import greedy_return, teacher, zoo_settings
+from q_regression import greedy_return, teacher, teacher_parser, zoo_settings
 from stable_baselines3 import DQN
 from stable_baselines3.common.logger import Logger
 
@@ -76,12 +75,8 @@ def offline_run(env_id: str, policy: str, seed: int, source: DQN, updates: list[
 
 
 def main(argv: Optional[list[str]] = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the fresh networks")
+    parser = teacher_parser(__doc__, "lab/q_offline.md", [0, 1, 2])
     parser.add_argument("--updates", type=int, nargs="+", default=[10_000, 20_000, 40_000, 80_000], help="env steps' worth")
-    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
-    parser.add_argument("--out", default="lab/q_offline.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     source = teacher(args.env, args.cache)

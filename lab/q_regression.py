@@ -60,6 +60,23 @@ def teacher(env_id: str, cache: str) -> DQN:
     return model
 
 
+def teacher_parser(description: str, out: str, seeds: list[int]) -> argparse.ArgumentParser:
+    """
+    The command line that the Q diagnostics share: ``--env`` (a task of rl-zoo3's ``dqn.yml``), ``--seeds``,
+    ``--cache`` (where the teacher is kept) and ``--out``; each script adds its own options.
+
+    :param description: The script's documentation
+    :param out: Its report's default file
+    :param seeds: Its default seeds
+    """
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds, help="seeds of the fresh networks")
+    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
+    parser.add_argument("--out", default=out, help="output file ('-': print only)")
+    return parser
+
+
 def teacher_states(model: DQN, env_id: str, n: int, epsilon: float, seed: int) -> np.ndarray:
     """``n`` observations of the teacher's epsilon-greedy episodes."""
     return play_states(env_id, n, seed, model, epsilon)
@@ -96,13 +113,9 @@ def fit(env_id: str, policy: str, knobs: dict, seed: int, data: tuple, checkpoin
 
 
 def main(argv: Optional[list[str]] = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="student seeds")
+    parser = teacher_parser(__doc__, "lab/q_regression.md", [0, 1, 2])
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000], help="gradient steps")
     parser.add_argument("--n-states", type=int, default=20_000, help="teacher states (a fifth held out)")
-    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept")
-    parser.add_argument("--out", default="lab/q_regression.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     model = teacher(args.env, args.cache)

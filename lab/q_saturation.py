@@ -21,7 +21,6 @@ less. Batch-normalising the hidden currents (``lab/candidates.py``) keeps them i
     python lab/q_saturation.py --seeds 0 --out -       # prints only
 """
 
-import argparse
 import os
 import sys
 from typing import Any, Optional
@@ -30,7 +29,7 @@ import numpy as np
 import torch as th
 from lab_report import finish_report, made_by
 from q_offline import offline_model, offline_updates
-from q_regression import teacher
+from q_regression import teacher, teacher_parser
 from spikingjelly.activation_based import functional
 from spikingjelly.activation_based import neuron as sj_neuron
 from stable_baselines3 import DQN
@@ -91,13 +90,9 @@ def readings(env_id: str, student: tuple[Any, dict], seed: int, source: DQN, upd
 
 
 def main(argv: Optional[list[str]] = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="MountainCar-v0", help="a task of rl-zoo3's dqn.yml with vector observations")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the fresh networks")
+    parser = teacher_parser(__doc__, "lab/q_saturation.md", [0, 1, 2])
     parser.add_argument("--updates", type=int, nargs="+", default=[0, 1_000, 2_000, 8_000, 16_000], help="env steps' worth")
     parser.add_argument("--transitions", type=int, default=3_000, help="buffer transitions read at each checkpoint")
-    parser.add_argument("--cache", default="logs/q_regression", help="where the teacher is kept (lab/q_regression.py)")
-    parser.add_argument("--out", default="lab/q_saturation.md", help="output file ('-': print only)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     source = teacher(args.env, args.cache)

@@ -91,3 +91,11 @@ def test_saturation_reading_counts_spikes_and_same_outputs():
 
 def row_sat(counts: th.Tensor) -> float:
     return float(((counts == 0) | (counts == 8)).float().mean())
+
+
+def test_the_shared_command_line(regression):
+    parser = regression.teacher_parser("doc", "lab/x.md", [0, 1])
+    args = parser.parse_args([])
+    assert (args.env, args.seeds, args.cache, args.out) == ("MountainCar-v0", [0, 1], "logs/q_regression", "lab/x.md")
+    args = parser.parse_args(["--env", "Acrobot-v1", "--seeds", "3", "--out", "-"])
+    assert (args.env, args.seeds, args.out) == ("Acrobot-v1", [3], "-")
